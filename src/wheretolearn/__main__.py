@@ -1,0 +1,3 @@
+from wheretolearn.cli import main
+
+raise SystemExit(main())
