@@ -1,0 +1,110 @@
+"""Meta-testing of a trained run: ``python -m wheretolearn evaluate --run DIR [--dataset D]``.
+
+Loads the run's best-validation checkpoint, adapts to ``eval.tasks`` fixed test tasks with
+K_test inner steps (per target dataset when ``eval.targets`` names one, Table S2) and writes the
+mean accuracy with its 95% confidence interval and the model's gradient sparsity as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from wheretolearn.algorithms.episodic import evaluate_tasks, mean_ci95
+from wheretolearn.checkpoint import load, write_text_atomic
+from wheretolearn.config import RunConfig, parse_config
+from wheretolearn.errors import UserError
+from wheretolearn.runtime import Setup, TaskSource, build_setup, derive_seed, sparsity_record
+
+
+def load_run(run: Path) -> tuple[RunConfig, int]:
+    path = run / "params.yaml"
+    if not path.exists():
+        raise UserError(f"{run} is not a run folder (no params.yaml); train it first")
+    data = yaml.safe_load(path.read_text())
+    seed = data.pop("seed")
+    return parse_config(data), seed
+
+
+def restore_best(run: Path, config: RunConfig, seed: int, info) -> Setup:
+    setup = build_setup(config, info, seed)
+    state = load(run / "best.pt")
+    setup.model.load_state_dict(state["model"])
+    setup.rule.load_state_dict(state["rule"])
+    return setup
+
+
+def evaluate(
+    setup: Setup,
+    source: TaskSource,
+    *,
+    dataset: str,
+    split: str = "test",
+    inner_steps: int | None = None,
+    tasks: int | None = None,
+) -> dict[str, Any]:
+    """Accuracy over fixed test tasks: the same tasks for every method and seed."""
+    cfg = setup.config.eval
+    steps = inner_steps or cfg.targets.get(dataset, cfg.inner_steps)
+    n = tasks or cfg.tasks
+    batches = source.batches(
+        split, seed=derive_seed(cfg.seed, dataset, split), num_batches=n, meta_batch_size=1
+    )
+    torch.manual_seed(derive_seed(cfg.seed, "test-noise"))
+    with tqdm(total=n, desc=f"evaluate {dataset}/{split}", leave=False, disable=None) as bar:
+        accs = evaluate_tasks(
+            setup.model, setup.rule, map(setup.to_device, batches), steps, progress=bar
+        )
+    mean, ci = mean_ci95(accs)
+    return {
+        "dataset": dataset,
+        "split": split,
+        "inner_steps": steps,
+        "tasks": n,
+        "accuracy": mean,
+        "ci95": ci,
+        **sparsity_record(setup.rule),
+    }
+
+
+def _main(args: argparse.Namespace) -> int:
+    from wheretolearn.runtime import EpisodeSource
+
+    run = Path(args.run)
+    config, seed = load_run(run)
+    dataset = args.dataset or config.data.dataset
+    train_source = EpisodeSource(config.data, root=args.data_root)
+    source = EpisodeSource(
+        replace(config.data, dataset=dataset),
+        root=args.data_root,
+        image_size=train_source.info.image_size,
+    )
+    if source.info.channels != train_source.info.channels:
+        raise UserError(
+            f"{dataset} has {source.info.channels} channels but the model was "
+            f"trained on {train_source.info.channels}"
+        )
+    setup = restore_best(run, config, seed, train_source.info)
+    result = evaluate(setup, source, dataset=dataset, split=args.split)
+    result["run"] = str(run)
+    out = Path(args.out) if args.out else run / f"eval-{dataset}-{args.split}.json"
+    write_text_atomic(out, json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "sparsity_per_tensor"}))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="test a trained run's best checkpoint on a dataset")
+    p.add_argument("--run", required=True, help="run folder written by `train`")
+    p.add_argument("--dataset", default=None, help="target dataset (default: the training one)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", default=None, help="result JSON (default: in the run folder)")
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(func=_main)

@@ -1,0 +1,35 @@
+"""Backbones as plain ``nn.Module``s, called functionally with ``torch.func.functional_call``.
+
+Every model's ``forward(x, context=None)`` returns logits for ``x``. ``context`` is the task's
+support set: with non-transductive BatchNorm the query is normalised with statistics computed
+on the support set only (Table S3); in the transductive setting (the papers' default) it is
+ignored and every batch is normalised with its own statistics.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from wheretolearn.config import ModelConfig
+from wheretolearn.models.conv4 import Conv4
+from wheretolearn.models.norm import TaskBatchNorm2d
+from wheretolearn.models.resnet12 import ResNet12
+
+__all__ = ["Conv4", "ResNet12", "TaskBatchNorm2d", "build_model", "head_names"]
+
+RESNET_CHANNELS = {"small": (64, 128, 256, 512), "large": (64, 160, 320, 640)}
+
+
+def build_model(cfg: ModelConfig, *, channels: int, image_size: int, ways: int) -> nn.Module:
+    """The backbone a params file asks for, sized for the dataset and the number of ways."""
+    transductive = cfg.batchnorm == "transductive"
+    if cfg.name == "conv4":
+        return Conv4(
+            channels, ways, image_size, hidden=cfg.hidden, bias=cfg.bias, transductive=transductive
+        )
+    return ResNet12(channels, ways, RESNET_CHANNELS[cfg.size], transductive=transductive)
+
+
+def head_names(model: nn.Module) -> set[str]:
+    """Names of the output layer's parameters (what ANIL adapts and BOIL freezes)."""
+    return {name for name, _ in model.named_parameters() if name.startswith("classifier.")}
