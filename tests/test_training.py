@@ -1,0 +1,129 @@
+"""The training runner: learning, model selection, logging, resume after kill, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from run_synthetic import PARAMS
+from synthetic import SyntheticSource
+from wheretolearn.checkpoint import load, save_atomic
+from wheretolearn.config import parse_config
+from wheretolearn.errors import ConfigError, DivergenceError, UserError
+from wheretolearn.train import train
+
+HERE = Path(__file__).parent
+
+
+def config(**sections):
+    params = {k: dict(v) if isinstance(v, dict) else v for k, v in PARAMS.items()}
+    for key, value in sections.items():
+        params[key] = {**params.get(key, {}), **value}
+    return parse_config(params)
+
+
+def test_training_learns_selects_best_and_logs_sparsity(tmp_path):
+    cfg = config(train={"epochs": 4, "validate_every": 1}, method={"alpha": 0.2})
+    summary = train(cfg, tmp_path, seed=0, source=SyntheticSource())
+    history = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    best = max(history, key=lambda r: r["val_accuracy"])
+    assert summary["best_epoch"] == best["epoch"]
+    assert load(tmp_path / "best.pt")["val_accuracy"] == best["val_accuracy"]
+    assert best["val_accuracy"] > 0.6  # three ways: chance is 1/3
+    per = history[-1]["sparsity_per_tensor"]
+    assert set(per) == {n for n, _ in _model_names(cfg)}
+    assert history[0]["sparsity_per_tensor"] != history[-1]["sparsity_per_tensor"]
+
+
+def _model_names(cfg):
+    from wheretolearn.runtime import build_setup
+
+    return build_setup(cfg, SyntheticSource().info, 0).model.named_parameters()
+
+
+def _run(out, seed=3, epochs=8):
+    cmd = [sys.executable, str(HERE / "run_synthetic.py"), str(out), str(seed), str(epochs)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_after_epoch(out: Path, epoch: int) -> None:
+    proc = _run(out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        metrics = out / "metrics.jsonl"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= epoch:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (out / "summary.json").exists()
+
+
+def test_resume_after_kill_gives_identical_weights(tmp_path):
+    reference = _run(tmp_path / "ref")
+    assert reference.wait() == 0, reference.stderr.read().decode()
+    killed = tmp_path / "killed"
+    _kill_after_epoch(killed, 1)
+    _kill_after_epoch(killed, 3)  # resumes from epoch 1, killed again mid-run
+    resumed = _run(killed)
+    assert resumed.wait() == 0, resumed.stderr.read().decode()
+    a, b = load(tmp_path / "ref" / "last.pt"), load(killed / "last.pt")
+    for part in ("model", "rule"):
+        assert a[part].keys() == b[part].keys()
+        for name in a[part]:
+            assert torch.equal(a[part][name], b[part][name]), f"{part}.{name}"
+    assert a["history"] == b["history"]
+
+
+def test_nan_loss_stops_with_method_and_step(tmp_path):
+    cfg = config(method={"alpha": 1e30}, train={"epochs": 1})
+    with pytest.raises(DivergenceError, match=r"sparse-maml: non-finite outer loss .* epoch 0 "):
+        train(cfg, tmp_path, seed=0, source=SyntheticSource())
+
+
+def test_resuming_with_other_params_is_refused(tmp_path):
+    train(config(train={"epochs": 1}), tmp_path, seed=0, source=SyntheticSource())
+    with pytest.raises(UserError, match="other parameters"):
+        train(config(train={"epochs": 2}), tmp_path, seed=1, source=SyntheticSource())
+
+
+def test_checkpoints_never_execute_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(UserError, match="cannot be read safely"):
+        load(path)
+    save_atomic({"x": torch.ones(2)}, tmp_path / "ok.pt")
+    assert torch.equal(load(tmp_path / "ok.pt")["x"], torch.ones(2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pt", "ok.pt"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"train": {"epochz": 3}}, "unknown key train.epochz"),
+        ({"train": {"epochs": "many"}}, "train.epochs: expected int"),
+        ({"train": {"epochs": 2.5}}, "train.epochs: expected int"),
+        ({"model": {"batchnorm": "running"}}, "model.batchnorm"),
+        ({"method": {"alfa": 0.1}}, "unknown key method.alfa"),
+        ({"method": {"name": "reptile"}}, "method.name: unknown method 'reptile'"),
+        ({"train": {"theta_optimizer": {"lr": "fast"}}}, "train.theta_optimizer.lr"),
+    ],
+)
+def test_bad_params_name_the_key(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        config(**patch)
