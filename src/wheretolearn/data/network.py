@@ -1,0 +1,82 @@
+"""The network step of :func:`wheretolearn.data.download.fetch`: URLs and Google Drive."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from wheretolearn.data.download import OFFLINE_ENV, checksum_ok, searched_locations
+from wheretolearn.data.registry import Source
+from wheretolearn.errors import DatasetError
+
+log = logging.getLogger(__name__)
+GDRIVE_URL = "https://docs.google.com/uc?export=download"
+
+
+def _stream_to(response, part: Path, desc: str) -> None:
+    from tqdm.auto import tqdm
+
+    total = int(response.headers.get("content-length", 0)) or None
+    with open(part, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=desc) as bar:
+        for chunk in response.iter_content(1 << 20):
+            f.write(chunk)
+            bar.update(len(chunk))
+
+
+def _get(url: str, part: Path, desc: str) -> None:
+    import requests
+
+    with requests.get(url, stream=True, timeout=60) as response:
+        response.raise_for_status()
+        _stream_to(response, part, desc)
+
+
+def _get_gdrive(file_id: str, part: Path, desc: str) -> None:
+    import requests
+
+    session = requests.Session()
+    response = session.get(GDRIVE_URL, params={"id": file_id}, stream=True, timeout=60)
+    token = next((v for k, v in response.cookies.items() if k.startswith("download_warning")), None)
+    if token is not None:
+        params = {"id": file_id, "confirm": token}
+        response = session.get(GDRIVE_URL, params=params, stream=True, timeout=60)
+    response.raise_for_status()
+    _stream_to(response, part, desc)
+
+
+def _attempts(source: Source) -> list[tuple[str, str]]:
+    tries = [("url", url) for url in source.urls]
+    if source.gdrive_id:
+        tries.append(("gdrive", source.gdrive_id))
+    return tries
+
+
+def download_verified(source: Source, dest: Path, *, dataset: str, trust_unverified: bool) -> Path:
+    """Download to ``dest.part``, verify, rename to ``dest``; DatasetError if all tries fail."""
+    where = [f"{kind}:{ref}" for kind, ref in _attempts(source)]
+    if os.environ.get(OFFLINE_ENV) or not where:
+        raise _absent_error(source, dataset, where, "network disabled" if where else "no URL")
+    part = dest.with_name(dest.name + ".part")
+    errors = []
+    for kind, ref in _attempts(source):
+        try:
+            (_get_gdrive if kind == "gdrive" else _get)(ref, part, source.file)
+        except Exception as err:  # noqa: BLE001 - every failure is reported below, none swallowed
+            errors.append(f"{ref}: {err}")
+            continue
+        if checksum_ok(part, source, trust_unverified=trust_unverified):
+            os.replace(part, dest)
+            return dest
+        errors.append(f"{ref}: checksum mismatch (expected md5 {source.md5})")
+        part.unlink(missing_ok=True)
+    raise _absent_error(source, dataset, where, "; ".join(errors))
+
+
+def _absent_error(source: Source, dataset: str, where: list[str], why: str) -> DatasetError:
+    return DatasetError(
+        f"dataset {dataset!r}: file {source.file} (md5 {source.md5}) is not available. "
+        f"Mirror directories searched: {searched_locations(source)} (flat or under "
+        f"{source.subdir}/). Sources: {', '.join(where) or 'none'} ({why}). Put a copy of "
+        f"{source.file} in a mirror directory (set WHERETOLEARN_MIRROR) or allow the download."
+    )
