@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 DATA_ENV = "WHERETOLEARN_DATA"
 Preparer = Callable[[registry.DatasetSpec, dict[str, Path], Path], None]
 PREPARERS: dict[str, Preparer] = {}
-_MODULES = ("prep_omniglot", "prep_digits")
+_MODULES = ("prep_omniglot", "prep_digits", "prep_imagenet", "prep_fine_grained")
 
 
 def preparer(name: str) -> Callable[[Preparer], Preparer]:
