@@ -150,3 +150,34 @@ def test_load_arrays(real_root):
     x, y = load_arrays("omniglot-small", "val", real_root)
     assert x.shape == (22 * 20, 28, 28) and x.dtype.name == "uint8"
     assert y.tolist() == [k for k in range(22) for _ in range(20)]
+
+
+def test_lazy_reading_gives_the_same_tasks(real_root, monkeypatch):
+    from wheretolearn.data import api
+
+    eager = batches(real_root, split="val", seed=2)
+    monkeypatch.setattr(api, "_cache", {})
+    monkeypatch.setenv(api.LAZY_ENV, "0")
+    lazy = batches(real_root, split="val", seed=2)
+    assert type(api._cache.popitem()[1][1][0]).__module__.startswith("h5py")
+    for a, b in zip(eager, lazy, strict=True):
+        assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_x, b.query_x)
+
+
+def test_rotated_classes_are_rotations_of_the_originals(real_root):
+    loader = episode_loader("omniglot-small-rot", "train", root=real_root, seed=0, **KW)
+    classes = loader.loader.dataset.dataset
+    n = classes.num_classes
+    base = classes[3][0][0]
+    for k in (1, 2, 3):
+        rotated = classes[3 + k * n][0][0]
+        assert torch.equal(rotated, torch.rot90(base, k, dims=(1, 2)))
+
+
+def test_labels_are_right_pixel_nearest_neighbour_beats_chance(real_root):
+    """5-way 1-shot by nearest support image in pixel space: far above chance (20%)."""
+    b = batches(real_root, split="test", seed=11, meta_batch_size=25, num_batches=1)[0]
+    s, q = b.support_x.flatten(2), b.query_x.flatten(2)
+    nearest = torch.cdist(q, s).argmin(-1)
+    predicted = torch.gather(b.support_y, 1, nearest)
+    assert (predicted == b.query_y).float().mean() > 0.35

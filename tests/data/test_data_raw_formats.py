@@ -118,3 +118,36 @@ def test_corrupt_fixture_is_refused(name, raw_dir, use_fixture, tmp_path):
     assert "checksum" in str(err.value) and victim.name in str(err.value)
     assert not (root / name).exists()
     assert not (root / "raw" / registry.get(name).sources[0].subdir / victim.name).exists()
+
+
+def test_cars_images_are_cropped_to_their_bounding_boxes(raw_dir, use_fixture, tmp_path):
+    import tarfile
+
+    from wheretolearn.data import images, store
+
+    use_fixture("cars", raw_dir("cars"))
+    folder = prepare("cars", tmp_path / "root")
+    names, arrays = store.read_split(folder, "train")
+    assert names[0].startswith("001.")
+    with tarfile.open(raw_dir("cars") / "cars_train.tgz") as tar:
+        jpg = tar.extractfile("cars_train/00001.jpg").read()
+    assert (arrays[0][0] == images.load(jpg, 84, box=(2, 1, 14, 11))).all()
+    assert not (arrays[0][0] == images.load(jpg, 84)).all()
+
+
+def test_omniglot_rotation_variant_on_fixture(raw_dir, use_fixture, tmp_path):
+    use_fixture("omniglot", raw_dir("omniglot"))
+    prepare("omniglot-rot", tmp_path / "root")
+    loader = episode_loader(
+        "omniglot-rot",
+        "train",
+        root=tmp_path / "root",
+        ways=5,
+        shots=1,
+        queries=2,
+        meta_batch_size=2,
+        num_batches=1,
+        seed=0,
+    )
+    assert len(loader.loader.dataset.dataset) == 4112 == describe("omniglot-rot").splits["train"]
+    assert next(iter(loader)).support_x.shape == (2, 5, 1, 28, 28)

@@ -20,6 +20,9 @@ from wheretolearn.data.prepare import require_prepared
 from wheretolearn.errors import DatasetError
 
 _cache: dict[tuple, tuple[list[str], list[np.ndarray]]] = {}
+# Splits whose prepared file is larger than this are read lazily from disk, not into memory.
+LAZY_ENV = "WHERETOLEARN_LAZY_BYTES"
+LAZY_BYTES_DEFAULT = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ def _split_arrays(name: str, split: str, root, download: bool):
     stat = data.stat()
     key = (str(data), stat.st_mtime_ns, stat.st_size)
     if key not in _cache:
-        _cache[key] = store.read_split(folder, split)
+        lazy = stat.st_size > int(os.environ.get(LAZY_ENV, LAZY_BYTES_DEFAULT))
+        _cache[key] = store.read_split(folder, split, lazy=lazy)
     return _cache[key]
 
 
@@ -121,7 +125,7 @@ def load_arrays(
     digit/class id itself). Images are grouped by class, in the order prepared.
     """
     names, arrays = _split_arrays(name, split, root, download)
-    images = np.concatenate(arrays)
+    images = np.concatenate([np.asarray(a) for a in arrays])
     labels = np.concatenate([np.full(len(a), k, dtype=np.int64) for k, a in enumerate(arrays)])
     if images.shape[-1] == 1:
         images = images[..., 0]

@@ -111,12 +111,19 @@ def commit(tmp: Path, root: Path, base: str) -> Path:
     return final
 
 
-def read_split(folder: Path, split: str) -> tuple[list[str], list[np.ndarray]]:
-    """Class names and per-class uint8 arrays [N, H, W, C] of a prepared split, in memory."""
+def read_split(folder: Path, split: str, *, lazy: bool = False):
+    """Class names and per-class uint8 arrays [N, H, W, C] of a prepared split.
+
+    With ``lazy`` the arrays are h5py datasets of a file kept open (read on indexing), for
+    splits too large for memory (tieredImageNet); otherwise they are loaded into memory.
+    """
     path = data_file(folder, split)
     if not path.is_file():
         raise DatasetError(f"{path} does not exist: the dataset has no split {split!r}")
     names = json.loads(labels_file(folder, split).read_text())
+    if lazy:
+        group = h5py.File(path, "r")["datasets"]
+        return names, [group[name] for name in names]
     with h5py.File(path, "r") as f:
         arrays = [f["datasets"][name][()] for name in names]
     return names, arrays
