@@ -13,8 +13,13 @@ PARAMS = {
     "method": {"name": "sparse-maml", "alpha": 0.1},
     "model": {"hidden": 16},
     "data": {"ways": 3, "shots": 2, "queries": 3},
-    "train": {"batches_per_epoch": 10, "meta_batch_size": 2, "inner_steps": 5,
-              "validate_every": 2, "val_tasks": 3},
+    "train": {
+        "batches_per_epoch": 10,
+        "meta_batch_size": 2,
+        "inner_steps": 5,
+        "validate_every": 2,
+        "val_tasks": 3,
+    },
     "eval": {"inner_steps": 5, "tasks": 3},
 }
 

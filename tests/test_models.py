@@ -10,13 +10,17 @@ from wheretolearn.config import ModelConfig
 from wheretolearn.models import build_model, head_names
 
 
-@pytest.mark.parametrize(("size", "channels", "widths"), [
-    ("small", 3, (64, 128, 256, 512)),
-    ("large", 3, (64, 160, 320, 640)),
-])
+@pytest.mark.parametrize(
+    ("size", "channels", "widths"),
+    [
+        ("small", 3, (64, 128, 256, 512)),
+        ("large", 3, (64, 160, 320, 640)),
+    ],
+)
 def test_resnet12_sizes_and_output(size, channels, widths):
-    model = build_model(ModelConfig(name="resnet12", size=size), channels=channels,
-                        image_size=84, ways=5)
+    model = build_model(
+        ModelConfig(name="resnet12", size=size), channels=channels, image_size=84, ways=5
+    )
     convs = [p.shape[0] for n, p in model.named_parameters() if n.endswith("conv3.weight")]
     assert tuple(convs) == widths
     assert model(torch.randn(2, channels, 84, 84)).shape == (2, 5)
@@ -28,8 +32,12 @@ def test_conv4_feature_size_and_names(image_size, features):
     model = build_model(ModelConfig(), channels=3, image_size=image_size, ways=5)
     assert model.classifier.in_features == features
     names = [n for n, _ in model.named_parameters()]
-    assert names[:4] == ["features.layer1.conv.weight", "features.layer1.conv.bias",
-                         "features.layer1.norm.weight", "features.layer1.norm.bias"]
+    assert names[:4] == [
+        "features.layer1.conv.weight",
+        "features.layer1.conv.bias",
+        "features.layer1.norm.weight",
+        "features.layer1.norm.bias",
+    ]
     assert model(torch.randn(3, 3, image_size, image_size)).shape == (3, 5)
 
 
@@ -43,8 +51,9 @@ def test_conv4_width_and_bias_options():
 def _query_logits(transductive: bool, query: torch.Tensor, support: torch.Tensor):
     torch.manual_seed(0)
     mode = "transductive" if transductive else "non-transductive"
-    model = build_model(ModelConfig(hidden=8, batchnorm=mode), channels=1, image_size=16,
-                        ways=3).double()
+    model = build_model(
+        ModelConfig(hidden=8, batchnorm=mode), channels=1, image_size=16, ways=3
+    ).double()
     return functional_call(model, dict(model.named_parameters()), (query,), {"context": support})
 
 
