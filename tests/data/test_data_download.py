@@ -126,3 +126,12 @@ def test_cli_list_and_prepare(real_root, tmp_path, capsys, shared_mirror, monkey
     assert main(["data", "prepare", "mnist-test", "--root", str(tmp_path)]) == 0
     assert main(["data", "prepare", "cub", "--root", str(tmp_path)]) == 2
     assert "CUB_200_2011.tgz" in capsys.readouterr().err
+
+
+def test_corrupt_copy_in_the_data_root_is_replaced_from_the_mirror(tmp_path, monkeypatch):
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "f.bin").write_bytes(DATA)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "f.bin").write_bytes(DATA[:10])
+    monkeypatch.setenv("WHERETOLEARN_MIRROR", str(tmp_path / "mirror"))
+    assert fetch(source(good_md5(tmp_path)), tmp_path / "raw", dataset="x").read_bytes() == DATA

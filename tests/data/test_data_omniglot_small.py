@@ -100,13 +100,16 @@ def test_tasks_do_not_depend_on_pythonhashseed(real_root):
 
 
 def test_batch_is_fast(real_root):
+    """A 4-task 5-way 1-shot 15-query batch at 28x28 takes well under 50 ms (median)."""
     loader = episode_loader(
         "omniglot-small", "train", root=real_root, seed=0, **{**KW, "num_batches": 20}
     )
     list(loader)
-    start = time.perf_counter()
-    n = sum(1 for _ in loader)
-    assert (time.perf_counter() - start) / n < 0.05
+    times, start = [], time.perf_counter()
+    for _ in loader:
+        times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+    assert sorted(times)[len(times) // 2] < 0.05
 
 
 def test_rotation_variant_adds_classes_to_train_only(real_root):
@@ -181,3 +184,10 @@ def test_labels_are_right_pixel_nearest_neighbour_beats_chance(real_root):
     nearest = torch.cdist(q, s).argmin(-1)
     predicted = torch.gather(b.support_y, 1, nearest)
     assert (predicted == b.query_y).float().mean() > 0.35
+
+
+def test_worker_processes_give_the_same_tasks(real_root):
+    serial = batches(real_root, seed=4)
+    parallel = batches(real_root, seed=4, num_workers=2)
+    for a, b in zip(serial, parallel, strict=True):
+        assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y)

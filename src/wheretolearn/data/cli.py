@@ -36,7 +36,7 @@ def _raw_status(spec: registry.DatasetSpec) -> str:
     for source in spec.sources:
         found = [p for p in local_candidates(source) if p.is_file()]
         here += any(checksum_ok(p, source) for p in found)
-    return f"{here}/{len(spec.sources)} raw files in mirror (verified)"
+    return f"raw files found locally and verified: {here}/{len(spec.sources)}"
 
 
 def _origin(spec: registry.DatasetSpec) -> str:

@@ -114,9 +114,12 @@ def fetch(source: Source, dest_dir: Path, *, dataset: str, trust_unverified: boo
     """Return a verified copy of ``source`` in ``dest_dir``: root, mirror, package, network."""
     dest = Path(dest_dir) / source.file
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_file() and checksum_ok(dest, source, trust_unverified=trust_unverified):
-        return dest
-    corrupt = [str(dest)] if dest.is_file() else []
+    if dest.is_file():
+        if checksum_ok(dest, source, trust_unverified=trust_unverified):
+            return dest
+        log.warning("%s: %s fails its checksum; removing it and fetching again", dataset, dest)
+        dest.unlink()
+    corrupt = []
     for candidate in local_candidates(source):
         if not candidate.is_file():
             continue
