@@ -1,0 +1,73 @@
+"""Learning on real data: Omniglot characters, 5-way 1-shot, held-out test alphabets.
+
+Uses the shipped smoke params (the Quickstart's), so a change that breaks learning or the
+params breaks this test. Also exercises the command line end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from wheretolearn.cli import main
+from wheretolearn.config import load_config
+from wheretolearn.evaluate import evaluate, restore_best
+from wheretolearn.runtime import EpisodeSource, build_setup
+from wheretolearn.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET = "omniglot-small-rot"
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from wheretolearn.data import prepare
+
+    if not os.environ.get("WHERETOLEARN_MIRROR"):
+        shared = ROOT.parent / "shared" / "data"
+        if not shared.is_dir():
+            pytest.skip("no data mirror: set WHERETOLEARN_MIRROR to a folder holding omniglot/")
+        os.environ["WHERETOLEARN_MIRROR"] = str(shared)
+    root = tmp_path_factory.mktemp("data")
+    prepare(DATASET, root)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["maml", "sparse_maml"])
+def test_meta_learning_reaches_80_percent_on_held_out_alphabets(data_root, tmp_path, method):
+    config = load_config(ROOT / "params" / "smoke" / f"omniglot_{method}.yaml")
+    assert config.data.dataset == DATASET
+    source = EpisodeSource(config.data, root=str(data_root))
+    summary = train(config, tmp_path, seed=0, source=source)
+    setup = restore_best(tmp_path, config, 0, source.info)
+    result = evaluate(setup, source, dataset=DATASET)
+    print(
+        f"{method}: test accuracy {result['accuracy']:.4f} +- {result['ci95']:.4f} "
+        f"(best val {summary['best_val_accuracy']:.4f}, sparsity {result['sparsity']:.4f})"
+    )
+    assert result["tasks"] == 200
+    assert result["accuracy"] >= 0.80
+    if method == "sparse_maml":
+        initial = build_setup(config, source.info, 0).rule.sparsity()
+        final = result["sparsity_per_tensor"]
+        moved = {n: final[n] - initial[n] for n in initial}
+        assert max(abs(v) for v in moved.values()) > 0.05, moved
+
+
+def test_command_line_trains_and_evaluates(data_root, tmp_path, capsys):
+    params = ROOT / "params" / "smoke" / "omniglot_sparse_maml.yaml"
+    out, data = tmp_path / "run", f"--data-root {data_root}"
+    tiny = "train.epochs=1 train.batches_per_epoch=2 train.val_tasks=2 eval.tasks=3"
+    sets = " ".join(f"--set {pair}" for pair in tiny.split())
+    assert main(f"train --params {params} --out {out} --seed 1 {data} {sets}".split()) == 0
+    assert main(f"evaluate --run {out} {data}".split()) == 0
+    result = json.loads((out / f"eval-{DATASET}-test.json").read_text())
+    assert result["tasks"] == 3 and 0.0 <= result["accuracy"] <= 1.0
+    capsys.readouterr()
+    bad = f"train --params {params} --out {tmp_path / 'x'} --set train.epochz=1 {data}"
+    assert main(bad.split()) == 2
+    assert "unknown key train.epochz" in capsys.readouterr().err
