@@ -36,23 +36,42 @@ def install_project(session: nox.Session, *extras: str) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Unit, integration and real-data learning tests."""
-    install_project(session, "test")
+    install_project(session, "test", "pipeline")
     session.run("pytest", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    session.install("ruff==0.17.6")
+    """ruff check, ruff format --check, snakemake --lint."""
+    install_project(session, "test", "pipeline")
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("snakemake", "--lint", "--config", "profile=smoke")
+
+
+SMOKE_TARGETS = ["table4", "table1", "table3", "figure1"]
 
 
 @nox.session(python=PYTHON)
-def demo(session: nox.Session) -> None:
-    """Meta-train sparse-MAML on real Omniglot characters offline and report test accuracy."""
-    install_project(session)
-    out = session.posargs[0] if session.posargs else "runs/demo"
-    params = "params/smoke/omniglot_sparse_maml.yaml"
-    session.run("python", "-m", "wheretolearn", "train", "--params", params, "--out", out)
-    session.run("python", "-m", "wheretolearn", "evaluate", "--run", out)
+def smoke(session: nox.Session) -> None:
+    """The smoke profile of table4, table1, table3 and figure1: offline, minutes on a CPU."""
+    install_project(session, "pipeline")
+    targets = session.posargs or SMOKE_TARGETS
+    session.run("snakemake", *targets, "--cores", "all", "--config", "profile=smoke")
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """An HTML report with the smoke tables and figures (run the smoke session first)."""
+    install_project(session, "pipeline")
+    out = "results/smoke/report.html"
+    session.run("snakemake", "tables", "--config", "profile=smoke", "--report", out)
+
+
+@nox.session(python=PYTHON)
+def pull(session: nox.Session) -> None:
+    """Fetch cached datasets and runs with DVC and mark them current for Snakemake, so that
+    nothing cached is retrained: ``nox -s pull`` (smoke) or ``nox -s pull -- paper``."""
+    install_project(session, "pipeline")
+    profile = session.posargs[0] if session.posargs else "smoke"
+    session.run("python", "-m", "wheretolearn", "pull", "--profile", profile)

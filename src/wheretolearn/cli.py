@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "wheretolearn.train",
     "wheretolearn.evaluate",
     "wheretolearn.data.cli",
+    "wheretolearn.tables",
+    "wheretolearn.figures",
 )
 
 

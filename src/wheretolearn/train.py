@@ -49,8 +49,9 @@ def _check_run_folder(out: Path, config: RunConfig, seed: int) -> None:
 
 
 def _restore(setup: Setup, out: Path) -> dict[str, Any]:
-    if not (out / "last.pt").exists():
-        return {"epoch": 0, "history": [], "best_val": -1.0}
+    if not (out / "last.pt").exists():  # epoch 0 records the initial sparsity (Figure 1)
+        initial = {"epoch": 0, **sparsity_record(setup.rule)}
+        return {"epoch": 0, "history": [initial], "best_val": -1.0}
     state = load(out / "last.pt")
     setup.model.load_state_dict(state["model"])
     setup.rule.load_state_dict(state["rule"])

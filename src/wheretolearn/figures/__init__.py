@@ -1,0 +1,26 @@
+"""Figures, each a pure function of results files: ``python -m wheretolearn figure NAME``."""
+
+from __future__ import annotations
+
+import argparse
+
+from wheretolearn.errors import UserError
+
+FIGURES = {"figure1": "wheretolearn.figures.figure1"}
+
+
+def _main(args: argparse.Namespace) -> int:
+    import importlib
+
+    if args.figure not in FIGURES:
+        raise UserError(f"unknown figure {args.figure!r}; known: {', '.join(FIGURES)}")
+    for path in importlib.import_module(FIGURES[args.figure]).draw(args.profile):
+        print(path)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("figure", help="draw a figure from results files")
+    p.add_argument("figure")
+    p.add_argument("--profile", required=True)
+    p.set_defaults(func=_main)

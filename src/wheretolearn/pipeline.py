@@ -1,0 +1,157 @@
+"""The pipeline's single source of paths and run parameters (used by the Snakefile and the CLI).
+
+A run's parameters are composed, in order, from ``params/fewshot.yaml``: ``base``, then the
+``shots`` entry, then the run's entry (a method, or a variant ``from`` a method) for all shots
+and for its shot, then the profile's overrides (``params/profiles/<profile>.yaml``), which
+change budget and data only. Paper dataset names are mapped to the profile's datasets here,
+so tables keep the paper's names while a profile may stand other data in for them.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wheretolearn.config import parse_config
+from wheretolearn.errors import ConfigError
+
+PARAMS = Path("params")
+RESULTS = Path("results")
+FIGURES = Path("figures")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@cache
+def _yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"params file {path} does not exist")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return _yaml(path.resolve())  # cached by absolute path: safe across working directories
+
+
+def fewshot(params_dir: Path = PARAMS) -> dict[str, Any]:
+    return _read(params_dir / "fewshot.yaml")
+
+
+def profile(name: str, params_dir: Path = PARAMS) -> dict[str, Any]:
+    path = params_dir / "profiles" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (params_dir / "profiles").glob("*.yaml"))
+        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(known)}")
+    return _read(path)
+
+
+def tables(params_dir: Path = PARAMS) -> dict[str, Any]:
+    return _read(params_dir / "tables.yaml")
+
+
+def reported(params_dir: Path = PARAMS) -> dict[str, Any]:
+    return _read(params_dir / "reported" / "sparse_maml.yaml")
+
+
+def run_entry(run: str, params_dir: Path = PARAMS) -> dict[str, Any]:
+    """A run's own entry; a variant is its ``from`` method's entry with its overrides."""
+    runs = fewshot(params_dir)["runs"]
+    if run not in runs:
+        raise ConfigError(
+            f"unknown run {run!r} in {params_dir / 'fewshot.yaml'}; "
+            f"known: {', '.join(sorted(runs))}"
+        )
+    entry = dict(runs[run])
+    parent = entry.pop("from", None)
+    return deep_merge(run_entry(parent, params_dir), entry) if parent else entry
+
+
+def dataset_for(name: str, prof: dict[str, Any]) -> str:
+    """The dataset that a profile uses for a paper dataset name."""
+    return prof.get("datasets", {}).get(name, name)
+
+
+def compose(run: str, shots: int, profile_name: str, params_dir: Path = PARAMS) -> dict:
+    """The validated parameter mapping of one run of a profile."""
+    spec, prof = fewshot(params_dir), profile(profile_name, params_dir)
+    entry = run_entry(run, params_dir)
+    if shots not in spec["shots"]:
+        raise ConfigError(f"no shots entry {shots} in fewshot.yaml; known: {list(spec['shots'])}")
+    params = deep_merge(spec["base"], spec["shots"][shots])
+    params = deep_merge(params, entry.get("all", {}))
+    params = deep_merge(params, entry.get(shots, {}))
+    params = deep_merge(params, prof.get("override", {}))
+    method_name = params["method"]["name"]
+    params = deep_merge(params, prof.get("methods", {}).get(method_name, {}))
+    params["data"]["dataset"] = dataset_for(params["data"]["dataset"], prof)
+    targets = params.get("eval", {}).get("targets", {})
+    params["eval"]["targets"] = {dataset_for(k, prof): v for k, v in targets.items()}
+    parse_config(params)  # fail here, naming the key, before any job starts
+    return params
+
+
+# ---- paths: defined once ------------------------------------------------------------------
+
+
+def run_dir(profile_name: str, run: str, shots: int, seed: int) -> Path:
+    return RESULTS / profile_name / "runs" / run / f"{shots}shot" / f"seed{seed}"
+
+
+def params_file(profile_name: str, run: str, shots: int) -> Path:
+    return RESULTS / profile_name / "params" / f"{run}-{shots}shot.yaml"
+
+
+def eval_file(profile_name: str, run: str, shots: int, seed: int, target: str) -> Path:
+    return run_dir(profile_name, run, shots, seed) / f"eval-{target}.json"
+
+
+def table_files(profile_name: str, table: str) -> list[Path]:
+    return [RESULTS / profile_name / f"{table}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def figure_files(profile_name: str, figure: str) -> list[Path]:
+    return [FIGURES / profile_name / f"{figure}.{ext}" for ext in ("png", "pdf")]
+
+
+def table_cells(table: str, profile_name: str, params_dir: Path = PARAMS):
+    """``(run, shots, target)`` of every cell a table needs from our runs."""
+    decl = tables(params_dir)[table]
+    return [
+        (run, shots, target)
+        for run in decl["runs"]
+        for shots in decl["settings"]
+        for target in decl["datasets"]
+    ]
+
+
+def seeds(profile_name: str, params_dir: Path = PARAMS) -> list[int]:
+    return list(profile(profile_name, params_dir)["seeds"])
+
+
+def pull_cached(profile_name: str) -> None:
+    """``dvc pull`` a profile's datasets, runs and tables, then ``snakemake --touch`` them.
+
+    DVC checks files out in no particular order and a fresh clone has no ``.snakemake``
+    metadata, so without the touch Snakemake would see outputs older than their inputs and
+    re-run (retrain) them.
+    """
+    import subprocess
+
+    stages = [f"datasets-{profile_name}", f"runs@{profile_name}", f"tables@{profile_name}"]
+    subprocess.run(["dvc", "pull", *stages], check=True)
+    subprocess.run(
+        ["snakemake", "tables", "--touch", "--cores", "1", "--config", f"profile={profile_name}"],
+        check=True,
+    )

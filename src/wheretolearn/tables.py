@@ -1,0 +1,224 @@
+"""Tables from results files alone: mean and std over seeds beside the paper's numbers.
+
+``python -m wheretolearn table table4 --profile smoke`` reads the evaluation JSONs of every cell
+(paths from :mod:`wheretolearn.pipeline`) and writes ``results/<profile>/table4.{csv,md,tex}``.
+The CSV has one row per cell of the paper's table with the columns :data:`COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wheretolearn import pipeline
+from wheretolearn.checkpoint import write_text_atomic
+from wheretolearn.errors import UserError
+
+COLUMNS = [
+    "table",
+    "setting",
+    "method",
+    "dataset",
+    "metric",
+    "mean",
+    "std",
+    "n_seeds",
+    "paper_mean",
+    "paper_std",
+]
+
+
+def paper_value(table: str, method: str, shots: int, dataset: str) -> tuple[Any, Any]:
+    """The paper's ``(mean, std)`` for a cell, or ``(None, None)`` where it reports none."""
+    entry = pipeline.reported().get(table, {}).get(method, {}).get(shots)
+    if isinstance(entry, dict):
+        entry = entry.get(dataset)
+    return tuple(entry) if entry else (None, None)
+
+
+def _value(path: Path, metric: str) -> float:
+    if not path.exists():
+        raise UserError(f"missing result {path}: run `snakemake` for this table first")
+    result = json.loads(path.read_text())
+    return 100.0 * float(result[metric])
+
+
+def collect(table: str, profile: str) -> list[dict[str, Any]]:
+    """One row per cell: our mean and std over the profile's seeds, and the paper's value."""
+    decl, seeds = pipeline.tables()[table], pipeline.seeds(profile)
+    rows = []
+    for run, shots, target in pipeline.table_cells(table, profile):
+        values = [
+            _value(pipeline.eval_file(profile, run, shots, s, target), decl["metric"])
+            for s in seeds
+        ]
+        mean = statistics.fmean(values)
+        std = statistics.stdev(values) if len(values) > 1 else float("nan")
+        rows.append(_row(table, shots, run, target, decl["metric"], mean, std, len(values)))
+    for method in decl.get("reported_only", []):
+        for shots in decl["settings"]:
+            for target in decl["datasets"]:
+                rows.append(_row(table, shots, method, target, decl["metric"], None, None, 0))
+    return rows
+
+
+def _row(table, shots, method, dataset, metric, mean, std, n) -> dict[str, Any]:
+    paper_mean, paper_std = paper_value(table, method, shots, dataset)
+    return {
+        "table": table,
+        "setting": f"{shots}-shot",
+        "method": method,
+        "dataset": dataset,
+        "metric": metric,
+        "mean": mean,
+        "std": std,
+        "n_seeds": n,
+        "paper_mean": paper_mean,
+        "paper_std": paper_std,
+    }
+
+
+def _fmt(mean, std) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.2f}" if std is None or std != std else f"{mean:.2f} ± {std:.2f}"
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
+    return out.getvalue()
+
+
+def _grid(rows: list[dict[str, Any]]):
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    keys = list(dict.fromkeys((r["setting"], r["method"]) for r in rows))
+    cells = {(r["setting"], r["method"], r["dataset"]): r for r in rows}
+    return datasets, keys, cells
+
+
+def to_markdown(rows: list[dict[str, Any]], title: str, profile: str) -> str:
+    datasets, keys, cells = _grid(rows)
+    spec = pipeline.profile(profile)
+    lines = [
+        f"# {rows[0]['table']}: {title}",
+        "",
+        f"Profile **{profile}**: {spec['description']}. Seeds: {pipeline.seeds(profile)}.",
+        "Ours: mean ± std over seeds; paper: the published value. Rows marked *reported*",
+        "are other papers' numbers that the paper copied; we do not run them.",
+        "",
+    ]
+    header = ["setting", "method"] + [
+        f"{d} ({kind})" for d in datasets for kind in ("ours", "paper")
+    ]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for setting, method in keys:
+        row0 = cells[(setting, method, datasets[0])]
+        label = f"{method} *(reported)*" if row0["n_seeds"] == 0 else method
+        values = []
+        for d in datasets:
+            r = cells[(setting, method, d)]
+            values += [_fmt(r["mean"], r["std"]), _fmt(r["paper_mean"], r["paper_std"])]
+        lines.append("| " + " | ".join([setting, label, *values]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(rows: list[dict[str, Any]], title: str, profile: str) -> str:
+    datasets, keys, cells = _grid(rows)
+    tex = lambda s: s.replace("_", r"\_").replace("±", r"$\pm$").replace("—", "--")  # noqa: E731
+    cols = "ll" + "rr" * len(datasets)
+    lines = [
+        f"% {title} (profile {profile}); ours vs paper",
+        rf"\begin{{tabular}}{{{cols}}}",
+        r"\toprule",
+        "Setting & Method & "
+        + " & ".join(rf"\multicolumn{{2}}{{c}}{{{tex(d)}}}" for d in datasets)
+        + r" \\",
+        " & & " + " & ".join("ours & paper" for _ in datasets) + r" \\",
+        r"\midrule",
+    ]
+    for setting, method in keys:
+        values = []
+        for d in datasets:
+            r = cells[(setting, method, d)]
+            values += [tex(_fmt(r["mean"], r["std"])), tex(_fmt(r["paper_mean"], r["paper_std"]))]
+        lines.append(" & ".join([setting, tex(method), *values]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(table: str, profile: str) -> list[Path]:
+    decl = pipeline.tables()[table]
+    rows = collect(table, profile)
+    csv_path, md_path, tex_path = pipeline.table_files(profile, table)
+    write_text_atomic(csv_path, to_csv(rows))
+    write_text_atomic(md_path, to_markdown(rows, decl["title"], profile))
+    write_text_atomic(tex_path, to_latex(rows, decl["title"], profile))
+    return [csv_path, md_path, tex_path]
+
+
+def _table_main(args: argparse.Namespace) -> int:
+    if args.table not in pipeline.tables():
+        raise UserError(f"unknown table {args.table!r}; known: {', '.join(pipeline.tables())}")
+    for path in write_table(args.table, args.profile):
+        print(path)
+    return 0
+
+
+def metrics(profile: str) -> dict[str, dict[str, float]]:
+    """Every cell's mean, keyed by table then ``setting/method/dataset`` (DVC's metrics)."""
+    out = {}
+    for table in ("table1", "table3", "table4"):
+        path = pipeline.table_files(profile, table)[0]
+        with path.open() as fh:
+            rows = [r for r in csv.DictReader(fh) if r["mean"]]
+        out[table] = {
+            f"{r['setting']}/{r['method']}/{r['dataset']}": round(float(r["mean"]), 4) for r in rows
+        }
+    return out
+
+
+def _metrics_main(args: argparse.Namespace) -> int:
+    write_text_atomic(Path(args.out), json.dumps(metrics(args.profile), indent=2))
+    return 0
+
+
+def _compose_main(args: argparse.Namespace) -> int:
+    params = pipeline.compose(args.run, args.shots, args.profile)
+    write_text_atomic(Path(args.out), yaml.safe_dump(params, sort_keys=False))
+    return 0
+
+
+def _pull_main(args: argparse.Namespace) -> int:
+    pipeline.pull_cached(args.profile)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pull", help="dvc pull a profile's cached artifacts; mark them current")
+    p.add_argument("--profile", default="smoke")
+    p.set_defaults(func=_pull_main)
+    p = sub.add_parser("table", help="aggregate a table's results beside the paper's values")
+    p.add_argument("table")
+    p.add_argument("--profile", required=True)
+    p.set_defaults(func=_table_main)
+    p = sub.add_parser("metrics", help="the tables' means as one JSON (for `dvc metrics`)")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_metrics_main)
+    p = sub.add_parser("compose", help="write one run's parameters from params/ and a profile")
+    p.add_argument("--run", required=True)
+    p.add_argument("--shots", type=int, required=True)
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_compose_main)

@@ -1,0 +1,121 @@
+"""Run composition (params -> one run's parameters) and table aggregation, without training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from wheretolearn import pipeline
+from wheretolearn.errors import ConfigError
+from wheretolearn.tables import write_table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A scratch copy of params/ as the working directory (results go under it)."""
+    shutil.copytree(ROOT / "params", tmp_path / "params")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("profile", ["paper", "smoke"])
+def test_every_table_run_composes_and_profiles_keep_the_algorithm(profile):
+    for table in pipeline.tables():
+        for run, shots, _ in pipeline.table_cells(table, profile):
+            params = pipeline.compose(run, shots, profile)
+            paper = pipeline.compose(run, shots, "paper")
+            allowed = pipeline.profile(profile)["methods"].get(params["method"]["name"], {})
+            changed = {k for k in params["method"] if params["method"][k] != paper["method"][k]}
+            assert changed <= set(allowed.get("method", {})), (run, changed)
+            assert params["train"]["first_order"] == paper["train"]["first_order"]
+
+
+def test_table_s2_values_reach_the_runs():
+    run = pipeline.compose("sparse-maml", 1, "paper")
+    assert run["method"]["alpha"] == 0.25 and run["train"]["inner_steps"] == 35
+    assert run["train"]["meta_optimizer"]["lr"] == 0.0075 and run["eval"]["inner_steps"] == 100
+    assert run["eval"]["targets"] == {"tieredimagenet": 35, "cub": 35, "cars": 35}
+    plus = pipeline.compose("sparse-maml-plus", 5, "paper")
+    assert plus["train"]["theta_optimizer"]["name"] == "sgd-nesterov"
+    assert plus["train"]["epochs"] == 600 and plus["eval"]["targets"]["cars"] == 100
+    relu = pipeline.compose("sparse-relu-maml", 5, "paper")
+    assert relu["method"]["alpha"] == 0.1
+    smoke = pipeline.compose("sparse-maml", 1, "smoke")
+    assert smoke["data"]["dataset"] == "omniglot-small-rot"
+    assert smoke["eval"]["targets"] == {"omniglot-small": 10, "mnist-test": 10, "fashion-mnist": 10}
+
+
+def test_a_wrong_key_in_params_is_named(project):
+    path = project / "params" / "fewshot.yaml"
+    path.write_text(path.read_text().replace("batches_per_epoch: 100", "batches_per_epok: 100"))
+    with pytest.raises(ConfigError, match="unknown key train.batches_per_epok"):
+        pipeline.compose("maml", 1, "paper")
+    with pytest.raises(ConfigError, match="unknown run 'mamI'"):
+        pipeline.compose("mamI", 1, "paper")
+
+
+def test_table4_aggregates_seeds_beside_the_paper(project):
+    """Fake evaluation results: accuracy = (seed + 1) / 10 + shots / 100 for every cell."""
+    seeds = pipeline.seeds("smoke")
+    for run, shots, target in pipeline.table_cells("table4", "smoke"):
+        for seed in seeds:
+            path = pipeline.eval_file("smoke", run, shots, seed, target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            acc = (seed + 1) / 10 + shots / 100
+            path.write_text(json.dumps({"accuracy": acc, "sparsity": 0.5}))
+    csv_path, md_path, tex_path = write_table("table4", "smoke")
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 6 * 2 * 3
+    assert list(rows[0]) == [
+        "table",
+        "setting",
+        "method",
+        "dataset",
+        "metric",
+        "mean",
+        "std",
+        "n_seeds",
+        "paper_mean",
+        "paper_std",
+    ]
+    cell = next(
+        r
+        for r in rows
+        if (r["method"], r["setting"], r["dataset"]) == ("sparse-maml", "5-shot", "cub")
+    )
+    expected = [100 * ((s + 1) / 10 + 0.05) for s in seeds]
+    assert float(cell["mean"]) == pytest.approx(statistics.fmean(expected))
+    assert float(cell["std"]) == pytest.approx(statistics.stdev(expected))
+    assert cell["n_seeds"] == "2"
+    assert (float(cell["paper_mean"]), float(cell["paper_std"])) == (60.58, 1.10)
+    md = md_path.read_text()
+    assert "60.58 ± 1.10" in md and "smoke test on real offline data" in md
+    assert r"\begin{tabular}" in tex_path.read_text()
+
+
+def test_table1_marks_reported_only_rows(project):
+    for run, shots, target in pipeline.table_cells("table1", "smoke"):
+        for seed in pipeline.seeds("smoke"):
+            path = pipeline.eval_file("smoke", run, shots, seed, target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"accuracy": 0.5, "sparsity": 0.0}))
+    csv_path, md_path, _ = write_table("table1", "smoke")
+    rows = list(csv.DictReader(csv_path.open()))
+    mtnet = [r for r in rows if r["method"] == "mt-net"]
+    assert [r["n_seeds"] for r in mtnet] == ["0", "0"] and mtnet[0]["mean"] == ""
+    assert mtnet[0]["paper_mean"] == "51.7"
+    assert "mt-net *(reported)*" in md_path.read_text()
+
+
+def test_missing_results_say_what_to_run(project):
+    from wheretolearn.errors import UserError
+
+    with pytest.raises(UserError, match="run `snakemake`"):
+        write_table("table3", "smoke")

@@ -1,0 +1,48 @@
+# Aggregation: mean and std over seeds, the paper's value beside ours; CSV, Markdown, LaTeX.
+
+
+rule table:
+    input:
+        evals=lambda w: eval_inputs(w.table),
+        declaration="params/tables.yaml",
+        reported="params/reported/sparse_maml.yaml",
+    output:
+        csv="results/{profile}/{table}.csv",
+        md=report("results/{profile}/{table}.md", category="Tables"),
+        tex="results/{profile}/{table}.tex",
+    log:
+        "results/{profile}/logs/tables/{table}.log",
+    wildcard_constraints:
+        table="table[0-9A-Z]+",
+    conda:
+        "../envs/wheretolearn.yaml"
+    shell:
+        "python -m wheretolearn table {wildcards.table} --profile {wildcards.profile} > {log} 2>&1"
+
+
+rule table1:
+    input:
+        table_outputs("table1"),
+
+
+rule table3:
+    input:
+        table_outputs("table3"),
+
+
+rule table4:
+    input:
+        table_outputs("table4"),
+
+
+rule metrics:
+    input:
+        [table_outputs(t)[0] for t in ("table1", "table3", "table4")],
+    output:
+        "results/{profile}/metrics.json",
+    log:
+        "results/{profile}/logs/tables/metrics.log",
+    conda:
+        "../envs/wheretolearn.yaml"
+    shell:
+        "python -m wheretolearn metrics --profile {wildcards.profile} --out {output} > {log} 2>&1"
