@@ -17,6 +17,14 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from wheretolearn.algorithms.batched import (
+    accuracies_tasks,
+    adapt_tasks,
+    draw_modulations,
+    query_logits_tasks,
+    task_losses,
+)
+from wheretolearn.algorithms.engine import channels_last, model_device, plan_for
 from wheretolearn.algorithms.inner_loop import adapt, adapt_detached
 from wheretolearn.algorithms.rules import UpdateRule
 from wheretolearn.errors import DivergenceError
@@ -47,27 +55,69 @@ def meta_train_step(
 ) -> StepResult:
     """Accumulate the meta-gradient of one meta-batch into ``.grad`` (no optimiser step).
 
-    Raises :class:`DivergenceError` naming the method and ``where`` on a non-finite loss.
+    The tasks run one after the other, or vmapped together where the device's
+    :class:`~wheretolearn.algorithms.engine.EnginePlan` says so (first order only): the same
+    numbers either way. Raises :class:`DivergenceError` naming the method and ``where`` on a
+    non-finite loss.
     """
+    plan = plan_for(model_device(model))
+    if plan.vmap_meta_batch and first_order:
+        return meta_train_vmap(model, rule, batch, inner_steps, outer_loss, where)
+    return meta_train_loop(
+        model, rule, batch, inner_steps, first_order, outer_loss, where, plan.channels_last
+    )
+
+
+def _check_finite(rule: UpdateRule, value: float, where: str, task: int) -> None:
+    if not math.isfinite(value):
+        raise DivergenceError(
+            f"{rule.rule_name}: non-finite outer loss ({value}) at {where} task {task}; "
+            "lower the inner learning rate (method.alpha) or enable train.clip"
+        )
+
+
+def meta_train_loop(
+    model, rule, batch, inner_steps, first_order, outer_loss, where, to_channels_last=False
+) -> StepResult:
+    """Task by task, each task's outer loss backpropagated at once (flat memory)."""
     theta = dict(model.named_parameters())
     tasks = batch.support_x.shape[0]
     scale = 1.0 if outer_loss == "sum" else 1.0 / tasks
+    images = channels_last if to_channels_last else _same
     total_loss, total_acc = 0.0, 0.0
     for t in range(tasks):
-        sx, sy, qx, qy = batch.support_x[t], batch.support_y[t], batch.query_x[t], batch.query_y[t]
+        sx, qx = images(batch.support_x[t]), images(batch.query_x[t])
+        sy, qy = batch.support_y[t], batch.query_y[t]
         phi = adapt(model, rule, theta, sx, sy, inner_steps, first_order=first_order)
         logits = query_logits(model, phi, sx, qx)
         loss = F.cross_entropy(logits, qy)
         value = loss.item()
-        if not math.isfinite(value):
-            raise DivergenceError(
-                f"{rule.rule_name}: non-finite outer loss ({value}) at {where} task {t}; "
-                "lower the inner learning rate (method.alpha) or enable train.clip"
-            )
+        _check_finite(rule, value, where, t)
         (loss * scale).backward()
         total_loss += value * scale
         total_acc += (logits.argmax(-1) == qy).float().mean().item()
     return StepResult(total_loss, total_acc / tasks)
+
+
+def meta_train_vmap(model, rule, batch, inner_steps, outer_loss, where) -> StepResult:
+    """First order, all tasks of the meta-batch vmapped together; one backward, one sync."""
+    theta = dict(model.named_parameters())
+    sx, sy, qx, qy = batch.support_x, batch.support_y, batch.query_x, batch.query_y
+    scale = 1.0 if outer_loss == "sum" else 1.0 / sx.shape[0]
+    modulations = draw_modulations(rule, sx.shape[0])
+    phi = adapt_tasks(model, rule, theta, sx, sy, inner_steps, modulations)
+    logits = query_logits_tasks(model, phi, sx, qx)
+    losses = task_losses(logits, qy)
+    values = losses.detach().tolist()
+    for t, value in enumerate(values):
+        _check_finite(rule, value, where, t)
+    (losses.sum() * scale).backward()
+    accuracies = (logits.argmax(-1) == qy).float().mean(dim=1).tolist()
+    return StepResult(sum(values) * scale, sum(accuracies) / len(accuracies))
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def clip_gradients(parameters: Iterable[torch.Tensor], bound: float | None) -> None:
@@ -91,24 +141,40 @@ def task_accuracy(model: nn.Module, rule: UpdateRule, sx, sy, qx, qy, steps: int
 def evaluate_tasks(
     model: nn.Module, rule: UpdateRule, batches: Iterable, steps: int, progress=None
 ) -> list[float]:
-    """Per-task query accuracies over every task of ``batches``."""
-    accuracies = []
+    """Per-task query accuracies over every task of ``batches``, in order.
+
+    Independent tasks are adapted ``eval_tasks_at_once`` at a time where the device's plan
+    says so; sparse-MAML+'s noise is still drawn once per task, in task order.
+    """
+    plan = plan_for(model_device(model))
+    group = plan.eval_tasks_at_once
+    run = accuracies_one_by_one if group == 1 else accuracies_tasks
+    accuracies, pending = [], []
     for batch in batches:
-        for t in range(batch.support_x.shape[0]):
-            accuracies.append(
-                task_accuracy(
-                    model,
-                    rule,
-                    batch.support_x[t],
-                    batch.support_y[t],
-                    batch.query_x[t],
-                    batch.query_y[t],
-                    steps,
-                )
-            )
+        pending.append(batch)
+        if sum(b.support_x.shape[0] for b in pending) >= group:
+            accuracies += run(model, rule, *_concat(pending), steps)
+            pending = []
         if progress is not None:
             progress.update(1)
+    if pending:
+        accuracies += run(model, rule, *_concat(pending), steps)
     return accuracies
+
+
+def _concat(batches: list) -> tuple[torch.Tensor, ...]:
+    fields = ("support_x", "support_y", "query_x", "query_y")
+    return tuple(torch.cat([getattr(b, f) for b in batches]) for f in fields)
+
+
+def accuracies_one_by_one(model, rule, sx, sy, qx, qy, steps: int) -> list[float]:
+    """Query accuracy of each task (``sx``: ``[T, N, ...]``), adapted one after the other."""
+    plan = plan_for(model_device(model))
+    images = channels_last if plan.channels_last else _same
+    return [
+        task_accuracy(model, rule, images(sx[t]), sy[t], images(qx[t]), qy[t], steps)
+        for t in range(sx.shape[0])
+    ]
 
 
 def mean_ci95(values: list[float]) -> tuple[float, float]:

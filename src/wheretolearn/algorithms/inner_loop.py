@@ -16,6 +16,25 @@ def inner_loss(model: nn.Module, phi: Params, x: torch.Tensor, y: torch.Tensor) 
     return F.cross_entropy(functional_call(model, phi, (x,)), y)
 
 
+def task_gradients(
+    model: nn.Module, phi: Params, x: torch.Tensor, y: torch.Tensor, names: list[str], **kw
+) -> dict[str, torch.Tensor]:
+    """Gradients of the inner loss at ``phi`` for the tensors ``names`` (``kw``: autograd's)."""
+    loss = inner_loss(model, phi, x, y)
+    grads = torch.autograd.grad(loss, [phi[n] for n in names], **kw)
+    return dict(zip(names, grads, strict=True))
+
+
+def apply_rule(
+    rule: UpdateRule, phi: Params, grads: Params, k: int, modulation: Modulation
+) -> Params:
+    """``phi - U(g)`` on every adapted tensor; the other tensors pass through unchanged."""
+    nxt = dict(phi)
+    for name in rule.adapted:
+        nxt[name] = rule.step(k, name, phi[name], grads[name], modulation)
+    return nxt
+
+
 def inner_step(
     model: nn.Module,
     rule: UpdateRule,
@@ -29,15 +48,10 @@ def inner_step(
 ) -> Params:
     """One step on every adapted tensor. First order detaches the gradients, so the step is
     linear in theta and in the rule's meta-parameters; second order keeps their graph."""
-    names = rule.adapted
-    loss = inner_loss(model, phi, x, y)
-    grads = torch.autograd.grad(loss, [phi[n] for n in names], create_graph=not first_order)
-    nxt = dict(phi)
-    for name, grad in zip(names, grads, strict=True):
-        nxt[name] = rule.step(
-            k, name, phi[name], grad.detach() if first_order else grad, modulation
-        )
-    return nxt
+    grads = task_gradients(model, phi, x, y, rule.adapted, create_graph=not first_order)
+    if first_order:
+        grads = {n: g.detach() for n, g in grads.items()}
+    return apply_rule(rule, phi, grads, k, modulation)
 
 
 def adapt(

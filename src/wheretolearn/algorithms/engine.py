@@ -1,0 +1,57 @@
+"""Which execution strategy the engine uses on which device, chosen by measurement.
+
+Every strategy computes the same numbers (up to float rounding; tests/test_engine*.py check
+it in float64). Only speed and memory differ, and they differ by device, so the choice is a
+table keyed by ``torch.device.type``, not a params setting. benchmarks/README.md records the
+measurements behind each entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """How meta-training and evaluation run on one kind of device.
+
+    Attributes
+    ----------
+    channels_last:
+        Images in channels-last memory format in the per-task loop (oneDNN convolutions).
+    vmap_meta_batch:
+        First-order meta-training vmaps the tasks of a meta-batch instead of looping.
+    eval_tasks_at_once:
+        Evaluation adapts this many independent tasks together (1: one after the other).
+    """
+
+    channels_last: bool
+    vmap_meta_batch: bool
+    eval_tasks_at_once: int
+    measured: str
+
+
+PLANS: dict[str, EnginePlan] = {
+    # 2-core CPU, torch 2.13: channels-last gave 1.25x on the loop; vmap over 2-4 tasks was
+    # 1.3-1.7x slower than the loop and doubled memory (shared/PERFORMANCE.md, benchmarks/).
+    "cpu": EnginePlan(True, False, 1, "2-core CPU, torch 2.13.0"),
+    # Unmeasured: the usual GPU wins (kernels over many tasks at once). Run `nox -s bench` on
+    # the GPU and correct this entry from results/bench/summary.json.
+    "cuda": EnginePlan(False, True, 50, "not measured (no GPU in the session that wrote it)"),
+}
+
+
+def plan_for(device: torch.device | str) -> EnginePlan:
+    """The plan for ``device`` (CPU's for device types without an entry)."""
+    return PLANS.get(torch.device(device).type, PLANS["cpu"])
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A 4-d image batch in channels-last memory format (same values, other strides)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

@@ -1,0 +1,133 @@
+"""The fast paths of the engine give the per-task loop's numbers (float64; float32 short loops)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from wheretolearn.algorithms import episodic
+from wheretolearn.algorithms.engine import PLANS, EnginePlan
+from wheretolearn.algorithms.rules import build_rule
+from wheretolearn.config import ModelConfig
+from wheretolearn.models import build_model, head_names
+
+METHODS = [
+    {"name": "maml", "alpha": 0.25},
+    {"name": "sparse-maml", "alpha": 0.25},
+    {"name": "meta-sgd"},
+    {"name": "anil", "alpha": 0.25},
+]
+
+
+def make(method, dtype=torch.float64, batchnorm="transductive", seed=0):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(hidden=8, batchnorm=batchnorm)
+    model = build_model(cfg, channels=1, image_size=16, ways=3).to(dtype)
+    return model, build_rule(method, model, head_names(model)).to(dtype)
+
+
+def tasks(count, dtype=torch.float64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return SimpleNamespace(
+        support_x=torch.randn(count, 6, 1, 16, 16, generator=g, dtype=dtype),
+        support_y=torch.arange(3).repeat(2).expand(count, 6).clone(),
+        query_x=torch.randn(count, 9, 1, 16, 16, generator=g, dtype=dtype),
+        query_y=torch.arange(3).repeat(3).expand(count, 9).clone(),
+    )
+
+
+def gradients(model, rule):
+    out = {f"theta.{n}": p.grad.clone() for n, p in model.named_parameters()}
+    meta = rule.named_parameters()
+    out.update({f"rule.{n}": p.grad.clone() for n, p in meta if p.grad is not None})
+    return out
+
+
+def train_both(method, steps, dtype=torch.float64, batchnorm="transductive"):
+    results = []
+    for run in (
+        lambda m, r, b: episodic.meta_train_loop(m, r, b, steps, True, "sum", "", False),
+        lambda m, r, b: episodic.meta_train_loop(m, r, b, steps, True, "sum", "", True),
+        lambda m, r, b: episodic.meta_train_vmap(m, r, b, steps, "mean", ""),
+    ):
+        model, rule = make(method, dtype, batchnorm)
+        result = run(model, rule, tasks(3, dtype))
+        results.append((result, gradients(model, rule)))
+    return results
+
+
+def assert_close_dicts(a, b, **tol):
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], **tol, msg=name)
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m["name"])
+@pytest.mark.parametrize("batchnorm", ["transductive", "non-transductive"])
+def test_fast_training_paths_match_loop_float64(method, batchnorm):
+    (loop, g_loop), (cl, g_cl), (vm, g_vm) = train_both(method, 5, batchnorm=batchnorm)
+    assert_close_dicts(g_loop, g_cl, rtol=0, atol=1e-12)
+    assert cl.loss == pytest.approx(loop.loss, abs=1e-12)
+    # the vmapped run averaged the outer loss over 3 tasks: its gradients are a third
+    assert_close_dicts({n: g / 3 for n, g in g_loop.items()}, g_vm, rtol=0, atol=1e-12)
+    assert vm.loss == pytest.approx(loop.loss / 3, abs=1e-12)
+    assert vm.accuracy == pytest.approx(loop.accuracy, abs=1e-12)
+
+
+def test_fast_training_paths_match_loop_float32_short():
+    (_, g_loop), (_, g_cl), (_, g_vm) = train_both(METHODS[1], 2, dtype=torch.float32)
+    assert_close_dicts(g_loop, g_cl, rtol=1e-4, atol=1e-5)
+    assert_close_dicts({n: g / 3 for n, g in g_loop.items()}, g_vm, rtol=1e-4, atol=1e-5)
+
+
+def evaluate_with(plan, method, count=5, steps=6, dtype=torch.float64, batch_size=1):
+    saved = PLANS["cpu"]
+    PLANS["cpu"] = plan
+    try:
+        model, rule = make(method, dtype)
+        data = tasks(count, dtype)
+        batches = [
+            SimpleNamespace(**{k: v[i : i + batch_size] for k, v in vars(data).items()})
+            for i in range(0, count, batch_size)
+        ]
+        torch.manual_seed(7)
+        return episodic.evaluate_tasks(model, rule, batches, steps)
+    finally:
+        PLANS["cpu"] = saved
+
+
+@pytest.mark.parametrize(
+    "method", [*METHODS, {"name": "sparse-maml-plus", "embedding_dim": 4}], ids=lambda m: m["name"]
+)
+def test_batched_evaluation_matches_per_task_float64(method):
+    reference = evaluate_with(EnginePlan(False, False, 1, ""), method)
+    assert len(reference) == 5
+    for plan in (EnginePlan(True, False, 1, ""), EnginePlan(False, True, 2, "")):
+        assert evaluate_with(plan, method) == reference
+    assert evaluate_with(EnginePlan(False, True, 3, ""), method, batch_size=2) == reference
+
+
+def test_batched_evaluation_matches_per_task_float32_short():
+    method = METHODS[1]
+    reference = evaluate_with(EnginePlan(False, False, 1, ""), method, steps=2, dtype=torch.float32)
+    batched = evaluate_with(EnginePlan(False, True, 5, ""), method, steps=2, dtype=torch.float32)
+    assert batched == reference
+
+
+def test_batched_phi_matches_per_task_phi_float64():
+    from wheretolearn.algorithms.batched import adapt_tasks, draw_modulations
+    from wheretolearn.algorithms.inner_loop import adapt_detached
+
+    model, rule = make(METHODS[1])
+    data = tasks(3)
+    theta = {n: p.detach() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        phi = adapt_tasks(
+            model, rule, theta, data.support_x, data.support_y, 8, draw_modulations(rule, 3)
+        )
+    for t in range(3):
+        single = adapt_detached(model, rule, theta, data.support_x[t], data.support_y[t], 8)
+        for name in single:
+            torch.testing.assert_close(phi[name][t], single[name], rtol=0, atol=1e-12)
