@@ -92,10 +92,16 @@ def test_nan_loss_stops_with_method_and_step(tmp_path):
         train(cfg, tmp_path, seed=0, source=SyntheticSource())
 
 
-def test_resuming_with_other_params_is_refused(tmp_path):
-    train(config(train={"epochs": 1}), tmp_path, seed=0, source=SyntheticSource())
+def test_resuming_with_other_params_is_refused_or_moved_aside(tmp_path):
+    out = tmp_path / "run"
+    train(config(train={"epochs": 1}), out, seed=0, source=SyntheticSource())
+    first = load(out / "best.pt")
     with pytest.raises(UserError, match="other parameters"):
-        train(config(train={"epochs": 2}), tmp_path, seed=1, source=SyntheticSource())
+        train(config(train={"epochs": 2}), out, seed=1, source=SyntheticSource())
+    train(config(train={"epochs": 2}), out, seed=1, source=SyntheticSource(), replace_stale=True)
+    kept = load(tmp_path / "run.stale-1" / "best.pt")  # nothing lost
+    assert all(torch.equal(first["model"][k], kept["model"][k]) for k in first["model"])
+    assert load(out / "last.pt")["epoch"] == 2
 
 
 def test_checkpoints_never_execute_code(tmp_path):

@@ -33,18 +33,24 @@ from wheretolearn.runtime import Setup, TaskSource, build_setup, derive_seed, sp
 log = logging.getLogger(__name__)
 
 
-def _check_run_folder(out: Path, config: RunConfig, seed: int) -> None:
-    """Refuse to resume a folder that holds a run of other parameters."""
+def _check_run_folder(out: Path, config: RunConfig, seed: int, replace_stale: bool) -> None:
+    """Refuse to resume a folder that holds a run of other parameters, or, with
+    ``replace_stale``, move that run aside to ``<out>.stale-<n>`` and start afresh."""
     resolved = {"seed": seed, **config.to_dict()}
     path = out / "params.yaml"
-    if path.exists():
-        previous = yaml.safe_load(path.read_text())
-        if previous != resolved:
+    if path.exists() and yaml.safe_load(path.read_text()) != resolved:
+        if not replace_stale:
             raise UserError(
                 f"{out} holds a run with other parameters (see {path}); "
-                "choose another --out or delete that folder"
+                "choose another --out, delete that folder or pass --replace-stale"
             )
-    else:
+        n = 1
+        while out.with_name(f"{out.name}.stale-{n}").exists():
+            n += 1
+        out.rename(out.with_name(f"{out.name}.stale-{n}"))
+        log.warning("parameters changed: moved the previous run to %s.stale-%d", out, n)
+        out.mkdir(parents=True)
+    if not path.exists():
         write_text_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
 
 
@@ -127,10 +133,12 @@ def validate(setup: Setup, source: TaskSource) -> float:
     return mean_ci95(accs)[0]
 
 
-def train(config: RunConfig, out: Path, *, seed: int, source: TaskSource) -> dict[str, Any]:
+def train(
+    config: RunConfig, out: Path, *, seed: int, source: TaskSource, replace_stale: bool = False
+) -> dict[str, Any]:
     """Meta-train (or resume) a run in ``out``; return its summary."""
     out.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(out, config, seed)
+    _check_run_folder(out, config, seed, replace_stale)
     setup = build_setup(config, source.info, seed)
     progress = _restore(setup, out)
     cfg = config.train
@@ -183,7 +191,9 @@ def _main(args: argparse.Namespace) -> int:
 
     config = load_config(args.params, parse_overrides(args.set))
     source = EpisodeSource(config.data, root=args.data_root)
-    summary = train(config, Path(args.out), seed=args.seed, source=source)
+    summary = train(
+        config, Path(args.out), seed=args.seed, source=source, replace_stale=args.replace_stale
+    )
     print(json.dumps(summary["final"] | {"best_val_accuracy": summary["best_val_accuracy"]}))
     return 0
 
@@ -208,5 +218,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", required=True, help="params YAML of the run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (resumed if it exists)")
+    p.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="if --out holds a run of other parameters, move it aside and restart",
+    )
     add_common_flags(p)
     p.set_defaults(func=_main)

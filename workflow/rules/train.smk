@@ -39,4 +39,4 @@ rule train:
         "../envs/wheretolearn.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m wheretolearn train --params {input.params} --seed {wildcards.seed} "
-        "--out {params.folder} --data-root {params.root} > {log} 2>&1"
+        "--out {params.folder} --data-root {params.root} --replace-stale > {log} 2>&1"
