@@ -52,14 +52,19 @@ def _folders(root: Path, pattern: str) -> dict[str, list[Path]]:
     return dict(sorted(found.items()))
 
 
-@preparer("cub")
-def prepare_cub(spec, raw: dict[str, Path], out: Path) -> None:
-    """``CUB_200_2011/images/<class>/*.jpg``, resized (not cropped), CloserLook split."""
-    with images.extracted(raw["CUB_200_2011.tgz"], out) as folder:
-        members = _folders(folder, "CUB_200_2011/images/*/*.jpg")
+def _prepare_class_folders(spec, archive: Path, pattern: str, out: Path) -> None:
+    """An archive of one folder per class (``pattern`` finds the images), resized whole."""
+    with images.extracted(archive, out) as folder:
+        members = _folders(folder, pattern)
         write_indexed_splits(
             spec, sorted(members), members, out, lambda p: images.load(p, spec.image_size)
         )
+
+
+@preparer("cub")
+def prepare_cub(spec, raw: dict[str, Path], out: Path) -> None:
+    """``CUB_200_2011/images/<class>/*.jpg``, resized (not cropped), CloserLook split."""
+    _prepare_class_folders(spec, raw["CUB_200_2011.tgz"], "CUB_200_2011/images/*/*.jpg", out)
 
 
 @preparer("cars")
@@ -125,11 +130,7 @@ def prepare_aircraft(spec, raw: dict[str, Path], out: Path) -> None:
 @preparer("fungi")
 def prepare_fungi(spec, raw: dict[str, Path], out: Path) -> None:
     """``images/<species>/*.JPG`` of the FGVCx 2018 train+val archive."""
-    with images.extracted(raw["fungi_train_val.tgz"], out) as folder:
-        members = _folders(folder, "images/*/*.[jJ][pP][gG]")
-        write_indexed_splits(
-            spec, sorted(members), members, out, lambda p: images.load(p, spec.image_size)
-        )
+    _prepare_class_folders(spec, raw["fungi_train_val.tgz"], "images/*/*.[jJ][pP][gG]", out)
 
 
 @preparer("cifar10")

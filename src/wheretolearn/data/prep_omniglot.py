@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
 from collections import defaultdict
@@ -56,8 +57,14 @@ def write_alphabet_splits(spec, archives: dict[str, zipfile.ZipFile], plan, out:
             raise ValueError(f"{spec.name} {split}: {count} classes, expected {spec.splits[split]}")
 
 
-def _open(raw: dict[str, Path]) -> dict[str, zipfile.ZipFile]:
-    return {Path(name).stem: zipfile.ZipFile(path) for name, path in raw.items()}
+def _write_from_zips(spec, raw: dict[str, Path], plan, out: Path) -> None:
+    """Open every raw zip (keyed by its stem), write the planned splits, close them all."""
+    with contextlib.ExitStack() as stack:
+        archives = {
+            Path(name).stem: stack.enter_context(zipfile.ZipFile(path))
+            for name, path in raw.items()
+        }
+        write_alphabet_splits(spec, archives, plan, out)
 
 
 @preparer("omniglot_small")
@@ -66,12 +73,7 @@ def prepare_omniglot_small(spec, raw: dict[str, Path], out: Path) -> None:
     split_def = registry.load_split_file(spec)
     home = {alph: stem for stem, alphs in split_def["zips"].items() for alph in alphs}
     plan = {s: [(home[a], a, None) for a in split_def[s]] for s in spec.splits}
-    archives = _open(raw)
-    try:
-        write_alphabet_splits(spec, archives, plan, out)
-    finally:
-        for archive in archives.values():
-            archive.close()
+    _write_from_zips(spec, raw, plan, out)
 
 
 @preparer("omniglot")
@@ -87,9 +89,4 @@ def prepare_omniglot(spec, raw: dict[str, Path], out: Path) -> None:
         ]
         for split in spec.splits
     }
-    archives = _open(raw)
-    try:
-        write_alphabet_splits(spec, archives, plan, out)
-    finally:
-        for archive in archives.values():
-            archive.close()
+    _write_from_zips(spec, raw, plan, out)
