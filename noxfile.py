@@ -75,3 +75,11 @@ def pull(session: nox.Session) -> None:
     install_project(session, "pipeline")
     profile = session.posargs[0] if session.posargs else "smoke"
     session.run("python", "-m", "wheretolearn", "pull", "--profile", profile)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Our engine against the authors' algorithm: results/bench/summary.{json,md}.
+    Quick CPU defaults; ``nox -s bench -- --full`` for the GPU values (see benchmarks/)."""
+    install_project(session, "test")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
