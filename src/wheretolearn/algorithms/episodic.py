@@ -3,7 +3,9 @@
 :func:`meta_train_step` runs the tasks of a meta-batch one after the other and backpropagates
 each task's outer loss at once, so memory stays flat in the meta-batch size (the authors kept
 every task's graph until one backward). The gradients are the same: the outer loss is a sum
-(or mean) over tasks.
+(or mean) over tasks. Where the device's plan (:mod:`wheretolearn.algorithms.engine`) says so,
+first-order meta-batches and independent evaluation tasks are vmapped together instead
+(:mod:`wheretolearn.algorithms.batched`), with the same numbers up to float rounding.
 """
 
 from __future__ import annotations
