@@ -91,7 +91,13 @@ def register(name: str) -> Callable[[type[UpdateRule]], type[UpdateRule]]:
 
 
 def _lookup(method: dict[str, Any]) -> tuple[type[UpdateRule], dict[str, Any]]:
-    from wheretolearn.algorithms.rules import maml, metasgd, sparse, sparse_plus  # noqa: F401
+    from wheretolearn.algorithms.rules import (  # noqa: F401
+        lamaml,
+        maml,
+        metasgd,
+        sparse,
+        sparse_plus,
+    )
 
     if not isinstance(method, dict) or "name" not in method:
         raise ConfigError(f"missing key method.name; known methods: {', '.join(sorted(RULES))}")

@@ -14,6 +14,7 @@ below zero can come back (unlike La-MAML's rectified rates). The mask is the lea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -32,6 +33,9 @@ from wheretolearn.algorithms.rules import (
 class SparseOptions:
     alpha: float = 0.1  # inner-loop learning rate of the open coordinates
     init_shift: float = 0.0  # added to the centred mask logits: 0 gives ~50% initial sparsity
+    # kaiming: the authors' few-shot init (centred, plus init_shift); constant: every logit
+    # equals init_shift (sparse-La-MAML: the mask starts where La-MAML's rates start)
+    init: Literal["kaiming", "constant"] = "kaiming"
     ste_scale: float = 1.0  # straight-through backward factor: 1 (paper's Eq. 5), 0.5 (code)
 
 
@@ -46,10 +50,15 @@ class SparseMAML(UpdateRule):
         super().__init__(params, head, options)
         self.mask_logits = nn.ParameterDict(
             {
-                param_key(n): nn.Parameter(init_mask_logits(params[n], options.init_shift))
+                param_key(n): nn.Parameter(self.initial_logits(params[n]))
                 for n in self.masked_names()
             }
         )
+
+    def initial_logits(self, like: torch.Tensor) -> torch.Tensor:
+        if self.options.init == "constant":
+            return torch.full_like(like, self.options.init_shift, requires_grad=False)
+        return init_mask_logits(like, self.options.init_shift)
 
     def masked_names(self) -> list[str]:
         return self.adapted
