@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from torch import nn
 
-from wheretolearn.config import ModelConfig
+from wheretolearn.config import ContinualModelConfig, ModelConfig
 from wheretolearn.models.conv4 import Conv4
+from wheretolearn.models.mlp import MLP, ConvNet
 from wheretolearn.models.norm import TaskBatchNorm2d
 from wheretolearn.models.resnet12 import ResNet12
 
-__all__ = ["Conv4", "ResNet12", "TaskBatchNorm2d", "build_model", "head_names"]
+__all__ = [
+    "MLP",
+    "Conv4",
+    "ConvNet",
+    "ResNet12",
+    "TaskBatchNorm2d",
+    "build_model",
+    "head_names",
+    "build_continual_model",
+]
 
 RESNET_CHANNELS = {"small": (64, 128, 256, 512), "large": (64, 160, 320, 640)}
 
@@ -33,3 +43,21 @@ def build_model(cfg: ModelConfig, *, channels: int, image_size: int, ways: int) 
 def head_names(model: nn.Module) -> set[str]:
     """Names of the output layer's parameters (what ANIL adapts and BOIL freezes)."""
     return {name for name, _ in model.named_parameters() if name.startswith("classifier.")}
+
+
+def build_continual_model(
+    cfg: ContinualModelConfig, input_shape: tuple[int, ...], outputs: int
+) -> nn.Module:
+    """The continual-learning network for inputs of ``input_shape`` (without the batch)."""
+    if cfg.name == "mlp":
+        inputs = 1
+        for size in input_shape:
+            inputs *= size
+        return MLP(inputs, list(cfg.hidden), outputs)
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"convnet needs [C, H, W] inputs (stream.flatten: false), got {input_shape}"
+        )
+    return ConvNet(
+        input_shape[0], input_shape[1], outputs, channels=cfg.channels, convs=cfg.convs, fc=cfg.fc
+    )
