@@ -8,6 +8,7 @@ The public API::
     load_arrays(name, split, root=None) -> (uint8 images, int64 labels)
     prepare(name, root=None, *, trust_unverified=False, force=False) -> Path
     dataset_names() -> list[str]
+    build_stream(stream_config, seed, root=None) -> Stream  (continual-learning tasks)
 
 ``compat`` is applied first: it repairs torchvision/torchmeta on a CPU-only torch 2.13.
 """
@@ -20,10 +21,14 @@ from wheretolearn.data.api import DatasetInfo, describe, episode_loader, load_ar
 from wheretolearn.data.episodes import TaskBatch  # noqa: E402
 from wheretolearn.data.prepare import prepare, problems, resolve_root  # noqa: E402
 from wheretolearn.data.registry import names as dataset_names  # noqa: E402
+from wheretolearn.data.streams import Stream, Task, build_stream  # noqa: E402
 
 __all__ = [
     "DatasetInfo",
+    "Stream",
+    "Task",
     "TaskBatch",
+    "build_stream",
     "dataset_names",
     "describe",
     "episode_loader",
