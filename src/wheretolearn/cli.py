@@ -14,9 +14,11 @@ import sys
 
 COMMAND_MODULES = (
     "wheretolearn.train",
+    "wheretolearn.continual",
     "wheretolearn.evaluate",
     "wheretolearn.data.cli",
     "wheretolearn.tables",
+    "wheretolearn.continual_pipeline",
     "wheretolearn.figures",
 )
 

@@ -88,6 +88,67 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class StreamConfig:
+    """A continual-learning stream: tasks built from a pool of labelled images.
+
+    ``rotations`` and ``permutations`` transform every image of task t by the task's rotation
+    angle (drawn from the t-th of ``tasks`` equal bins of [0, 180) degrees) or fixed pixel
+    permutation; ``split-classes`` gives task t the classes ``order[t*k:(t+1)*k]``
+    (class-incremental, one head). Each task draws ``per_task`` training examples from the
+    training pool and is tested on the whole test pool transformed the same way (or on its
+    classes for ``split-classes``).
+    """
+
+    benchmark: Literal["rotations", "permutations", "split-classes"] = "rotations"
+    dataset: str = "mnist"  # registry name of the training pool
+    train_split: str = "train"
+    test_dataset: str | None = None  # None: the same dataset as the training pool
+    test_split: str = "test"
+    tasks: int = 20
+    per_task: int | None = 1000  # training examples per task; None: all of the task's pool
+    classes_per_task: int = 2  # split-classes only
+    test_per_task: int | None = None  # None: the whole (transformed) test pool
+    flatten: bool = True  # images as vectors (MLP) or [C, H, W] (convnet)
+    seed: int | None = 0  # the stream's own seed (GEM's data are drawn once); None: run seed
+
+
+@dataclass(frozen=True)
+class ContinualModelConfig:
+    name: Literal["mlp", "convnet"] = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [100, 100])  # mlp hidden widths
+    channels: int = 160  # convnet: channels of every conv layer (La-MAML's CIFAR network)
+    convs: int = 4  # convnet: 3x3 stride-2 conv layers
+    fc: int = 320  # convnet: width of the two fully-connected layers before the head
+
+
+@dataclass(frozen=True)
+class ContinualTrainConfig:
+    batch_size: int = 10  # incoming examples per step of the stream
+    epochs: int = 1  # passes over each task's data before the next task (1: single pass)
+    memories: int = 200  # replay buffer size (total, all tasks)
+    replay_batch_size: int = 10
+    clip_norm: float | None = 2.0  # gradient-norm clipping of theta and meta-parameter updates
+    log_every: int = 10  # stream steps between gradient-sparsity records
+    dtype: Literal["float32", "float64"] = "float32"
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ContinualConfig:
+    """One continual run: an update rule (``method``) inside a learner (``learner``)."""
+
+    method: dict[str, Any]  # the update rule, as in the few-shot runs (name + options)
+    learner: dict[str, Any]  # the outer loop variant: lookahead, sgd, er, gem, mer (+ options)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    model: ContinualModelConfig = field(default_factory=ContinualModelConfig)
+    train: ContinualTrainConfig = field(default_factory=ContinualTrainConfig)
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -174,9 +235,26 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     return config
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read and validate a params YAML. ``overrides`` maps dotted keys to values."""
-    path = Path(path)
+def parse_continual_config(data: dict[str, Any]) -> ContinualConfig:
+    """Validate a continual run's params: the sections, the rule's and the learner's options."""
+    config = from_dict(ContinualConfig, data)
+    from wheretolearn.algorithms.continual import learner_options
+    from wheretolearn.algorithms.rules import method_options
+
+    method_options(config.method)
+    learner_options(config.learner)
+    for key, value in (
+        ("stream.tasks", config.stream.tasks),
+        ("train.batch_size", config.train.batch_size),
+        ("train.epochs", config.train.epochs),
+        ("train.log_every", config.train.log_every),
+    ):
+        if value < 1:
+            raise ConfigError(f"{key}: must be at least 1, got {value}")
+    return config
+
+
+def _read_yaml(path: Path, overrides: dict[str, Any] | None) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"params file {path} does not exist")
     with path.open() as fh:
@@ -190,8 +268,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
+    return data
+
+
+def load_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, *, parse=parse_config
+) -> Any:
+    """Read and validate a params YAML (``parse``: the few-shot or the continual parser).
+    ``overrides`` maps dotted keys to values."""
+    path = Path(path)
+    data = _read_yaml(path, overrides)
     try:
-        return parse_config(data)
+        return parse(data)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 
