@@ -172,6 +172,32 @@ def test_er_adds_once_per_batch_with_several_steps():
     assert len(learner.buffer) == 4 and learner.buffer.seen == 4
 
 
+@pytest.mark.parametrize("cls", [ER, GEM, MER])
+def test_revisited_examples_do_not_enter_the_memory_again(cls):
+    """Multi-pass runs: on the second epoch over a task, examples are not new samples."""
+    learner = make(cls, memories=50)
+    learner.observe(*data(3, 1), task=0)
+    store = learner.memory if cls is GEM else learner.buffer
+    before = copy.deepcopy(store.state())
+    learner.first_visit = False
+    learner.observe(*data(3, 1), task=0)
+    assert same(before, store.state())
+    learner.first_visit = True
+    learner.observe(*data(3, 1), task=0)
+    assert not same(before, store.state())
+
+
+def same(a, b) -> bool:
+    """Deep equality of nested dicts / lists / tensors."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 # --- gem ----------------------------------------------------------------------------------------
 
 

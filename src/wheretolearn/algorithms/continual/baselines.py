@@ -21,8 +21,9 @@ example); the reservoir's replacement index is uniform on ``[0, seen)`` (the ref
 ``random.randint(0, age)`` is off by one); GEM's episodic memory keeps exactly the last
 ``memories_per_task`` examples of a task (the reference's ring drops the tail of a batch that
 crosses the end of the ring, and does not restart it at a new task, leaving unwritten rows);
-GEM's dual QP is solved exactly (no ``1e-3`` ridge, see :func:`gem_dual`). Buffers are filled
-on every pass over a batch, as in the reference code (``learner.first_visit`` is not used).
+GEM's dual QP is solved exactly (no ``1e-3`` ridge, see :func:`gem_dual`). In multi-pass runs
+buffers are filled on the first pass over a task only (``learner.first_visit``), as La-MAML's
+code does for its own buffer: a revisited example is not a new sample of the stream.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ class ER(_Replay):
         for _ in range(self.options.steps):
             bx, by = self._with_replay(x, y)
             losses.append(self._sgd_step(bx, by, modulation))
-        self.buffer.add(x, y, task)
+        if self.first_visit:
+            self.buffer.add(x, y, task)
         return float(torch.stack(losses).mean())
 
 
@@ -383,7 +385,8 @@ class GEM(_Baseline):
     def observe(self, x: torch.Tensor, y: torch.Tensor, task: int) -> float:
         modulation = self._modulation()
         losses = [self._step(x, y, task, modulation) for _ in range(self.options.steps)]
-        self.memory.add(x, y, task)
+        if self.first_visit:
+            self.memory.add(x, y, task)
         return float(torch.stack(losses).mean())
 
     def extra_state(self) -> dict[str, Any]:
@@ -465,5 +468,6 @@ class MER(_Replay):
         losses = []
         for i in range(len(x)):
             losses.extend(self._example(x[i : i + 1], y[i : i + 1], modulation))
-            self.buffer.add(x[i : i + 1], y[i : i + 1], task)
+            if self.first_visit:
+                self.buffer.add(x[i : i + 1], y[i : i + 1], task)
         return float(torch.stack(losses).mean())
