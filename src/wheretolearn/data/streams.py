@@ -183,6 +183,15 @@ class Stream:
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks)
 
+    def train_checksum(self) -> str:
+        """First 16 hex digits of the sha256 of every task's training inputs and labels, in
+        stream order: two runs with the same checksum saw exactly the same examples."""
+        digest = hashlib.sha256()
+        for task in self.tasks:
+            digest.update(task.train_x.numpy().astype("<f4").tobytes())
+            digest.update(task.train_y.numpy().astype("<i8").tobytes())
+        return digest.hexdigest()[:16]
+
     def describe(self) -> dict[str, Any]:
         """What trained and what tested, JSON-serialisable, for a run's results file."""
         cfg = self.config
@@ -194,6 +203,7 @@ class Stream:
             "tasks": len(self.tasks),
             "per_task": cfg.per_task,
             "train_sizes": [len(t.train_y) for t in self.tasks],
+            "train_sha256": self.train_checksum(),
             "test_per_task": cfg.test_per_task,
             "test_sizes": [t.test_size for t in self.tasks],
             "stream_seed": self.stream_seed,
