@@ -78,6 +78,26 @@ def run_entry(run: str, params_dir: Path = PARAMS) -> dict[str, Any]:
     return deep_merge(run_entry(parent, params_dir), entry) if parent else entry
 
 
+def loops(profile_name: str, params_dir: Path = PARAMS) -> list[str]:
+    """The experiment families a profile covers (``fewshot``, ``continual``)."""
+    return list(profile(profile_name, params_dir).get("loops", ["fewshot", "continual"]))
+
+
+def require_loop(profile_name: str, loop: str, params_dir: Path = PARAMS) -> None:
+    """Refuse, with what to do instead, a target of a family the profile does not cover."""
+    covered = loops(profile_name, params_dir)
+    if loop not in covered:
+        others = sorted(
+            p.stem
+            for p in (params_dir / "profiles").glob("*.yaml")
+            if loop in loops(p.stem, params_dir)
+        )
+        raise ConfigError(
+            f"profile {profile_name!r} covers only the {', '.join(covered)} targets, not the "
+            f"{loop} ones; run them with --config profile={' or '.join(others) or '?'}"
+        )
+
+
 def dataset_for(name: str, prof: dict[str, Any]) -> str:
     """The dataset that a profile uses for a paper dataset name."""
     return prof.get("datasets", {}).get(name, name)
@@ -85,6 +105,7 @@ def dataset_for(name: str, prof: dict[str, Any]) -> str:
 
 def compose(run: str, shots: int, profile_name: str, params_dir: Path = PARAMS) -> dict:
     """The validated parameter mapping of one run of a profile."""
+    require_loop(profile_name, "fewshot", params_dir)
     spec, prof = fewshot(params_dir), profile(profile_name, params_dir)
     entry = run_entry(run, params_dir)
     if shots not in spec["shots"]:
@@ -149,9 +170,22 @@ def pull_cached(profile_name: str) -> None:
     """
     import subprocess
 
-    stages = [f"datasets-{profile_name}", f"runs@{profile_name}", f"tables@{profile_name}"]
-    subprocess.run(["dvc", "pull", *stages], check=True)
+    subprocess.run(["dvc", "pull", *dvc_stages(profile_name)], check=True)
     subprocess.run(
         ["snakemake", "tables", "--touch", "--cores", "1", "--config", f"profile={profile_name}"],
         check=True,
     )
+
+
+# real-offline reads the prepared data of the smoke profile's datasets stage (dvc.yaml).
+DATASETS_STAGE = {"real-offline": "datasets-smoke"}
+
+
+def dvc_stages(profile_name: str) -> list[str]:
+    """The dvc.yaml stages that hold a profile's datasets, runs and tables (per loop)."""
+    stages = [DATASETS_STAGE.get(profile_name, f"datasets-{profile_name}")]
+    if "fewshot" in loops(profile_name):
+        stages += [f"runs@{profile_name}", f"tables@{profile_name}"]
+    if "continual" in loops(profile_name):
+        stages += [f"continual-runs@{profile_name}", f"continual-tables@{profile_name}"]
+    return stages

@@ -168,28 +168,53 @@ def write_table(table: str, profile: str) -> list[Path]:
 
 
 def _table_main(args: argparse.Namespace) -> int:
-    if args.table not in pipeline.tables():
-        raise UserError(f"unknown table {args.table!r}; known: {', '.join(pipeline.tables())}")
-    for path in write_table(args.table, args.profile):
+    from wheretolearn import continual_pipeline, continual_tables
+
+    continual = continual_pipeline.names("table")
+    if args.table in continual:
+        paths = continual_tables.write_table(args.table, args.profile)
+    elif args.table in pipeline.tables():
+        pipeline.require_loop(args.profile, "fewshot")
+        paths = write_table(args.table, args.profile)
+    else:
+        known = [*pipeline.tables(), *continual]
+        raise UserError(f"unknown table {args.table!r}; known: {', '.join(known)}")
+    for path in paths:
         print(path)
     return 0
 
 
-def metrics(profile: str) -> dict[str, dict[str, float]]:
-    """Every cell's mean, keyed by table then ``setting/method/dataset`` (DVC's metrics)."""
+FEWSHOT_METRIC_TABLES = ("table1", "table3", "table4")
+
+
+def metric_tables(loop: str) -> list[str]:
+    """The tables whose means a loop's metrics file holds (few-shot: ``metrics.json``,
+    continual: ``metrics-continual.json``)."""
+    from wheretolearn import continual_pipeline
+
+    return list(FEWSHOT_METRIC_TABLES) if loop == "fewshot" else continual_pipeline.names("table")
+
+
+def metrics(profile: str, loop: str = "fewshot") -> dict[str, dict[str, float]]:
+    """Every cell's mean, keyed by table then ``setting/method/dataset`` (DVC's metrics);
+    tables with several metrics per cell (the continual ones) add ``/metric``."""
+    pipeline.require_loop(profile, loop)
     out = {}
-    for table in ("table1", "table3", "table4"):
+    for table in metric_tables(loop):
         path = pipeline.table_files(profile, table)[0]
         with path.open() as fh:
             rows = [r for r in csv.DictReader(fh) if r["mean"]]
+        several = len({r["metric"] for r in rows}) > 1
         out[table] = {
-            f"{r['setting']}/{r['method']}/{r['dataset']}": round(float(r["mean"]), 4) for r in rows
+            f"{r['setting']}/{r['method']}/{r['dataset']}"
+            + (f"/{r['metric']}" if several else ""): round(float(r["mean"]), 4)
+            for r in rows
         }
     return out
 
 
 def _metrics_main(args: argparse.Namespace) -> int:
-    write_text_atomic(Path(args.out), json.dumps(metrics(args.profile), indent=2))
+    write_text_atomic(Path(args.out), json.dumps(metrics(args.profile, args.loop), indent=2))
     return 0
 
 
@@ -214,6 +239,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_table_main)
     p = sub.add_parser("metrics", help="the tables' means as one JSON (for `dvc metrics`)")
     p.add_argument("--profile", required=True)
+    p.add_argument("--loop", choices=["fewshot", "continual"], default="fewshot")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_metrics_main)
     p = sub.add_parser("compose", help="write one run's parameters from params/ and a profile")

@@ -6,7 +6,10 @@ import argparse
 
 from wheretolearn.errors import UserError
 
-FIGURES = {"figure1": "wheretolearn.figures.figure1"}
+FIGURES = {
+    name: f"wheretolearn.figures.{name}"
+    for name in ("figure1", "figure3", "figure4", "figureS3", "figureS4")
+}
 
 
 def _main(args: argparse.Namespace) -> int:
