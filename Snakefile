@@ -1,4 +1,5 @@
-# Regenerate the papers' tables and figures: `snakemake table4 --cores all [--config profile=smoke]`.
+# Regenerate the papers' tables and figures: `snakemake table4 --cores all [--config profile=smoke]`
+# (few-shot) or `snakemake table5 ...` (continual).
 # Thin entry: the rules live in workflow/rules/, the parameters in params/, paths in
 # wheretolearn.pipeline.
 from snakemake.utils import min_version
@@ -15,6 +16,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/continual.smk"
 
 
 rule datasets:
@@ -22,16 +24,38 @@ rule datasets:
         all_datasets(),
 
 
+# Per family of the profile's loops (few-shot, continual): the runs, then the tables and
+# figures with their DVC metrics; `runs`, `tables` and `all` take every family the profile has.
+rule fewshot_runs:
+    input:
+        [eval_inputs(t) + metrics_inputs(t) for t in fewshot_table_names()],
+
+
+rule continual_runs:
+    input:
+        continual_all_results(),
+
+
 rule runs:
     input:
-        [eval_inputs(t) + metrics_inputs(t) for t in TABLES],
+        rules.fewshot_runs.input,
+        rules.continual_runs.input,
+
+
+rule fewshot_tables:
+    input:
+        fewshot_outputs(),
+
+
+rule continual_tables:
+    input:
+        continual_outputs(),
 
 
 rule tables:
     input:
-        [table_outputs(t) for t in ("table1", "table3", "table4")],
-        figure_outputs("figure1"),
-        f"results/{PROFILE}/metrics.json",
+        rules.fewshot_tables.input,
+        rules.continual_tables.input,
 
 
 rule all:

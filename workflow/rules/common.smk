@@ -1,10 +1,11 @@
 # Params loading and validation, wildcard constraints, input functions. Everything about paths
-# and run parameters comes from wheretolearn.pipeline, so no path is spelled out twice.
+# and run parameters comes from wheretolearn.pipeline (few-shot) and
+# wheretolearn.continual_pipeline (continual), so no path is spelled out twice.
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from wheretolearn import pipeline
+from wheretolearn import continual_pipeline, pipeline
 
 validate(config, "../schemas/config.schema.yaml")
 PROFILE = config["profile"]
@@ -15,12 +16,16 @@ validate(TABLES, "../schemas/tables.schema.yaml")
 SEEDS = pipeline.seeds(PROFILE)
 DATA = config["data_root"]
 THREADS = PROFILE_SPEC["threads"]
+LOOPS = pipeline.loops(PROFILE)  # the experiment families (fewshot, continual) of the profile
+FEWSHOT_TABLES = [t for t in TABLES if t.startswith("table")]
+FEWSHOT_FIGURES = [t for t in TABLES if t.startswith("figure")]
 
 # Compose (and so validate) every run of every table before the DAG is built: a wrong key in
 # params/ stops here, naming it.
-for _table in TABLES:
-    for _run, _shots, _ in pipeline.table_cells(_table, PROFILE):
-        pipeline.compose(_run, _shots, PROFILE)
+if "fewshot" in LOOPS:
+    for _table in TABLES:
+        for _run, _shots, _ in pipeline.table_cells(_table, PROFILE):
+            pipeline.compose(_run, _shots, PROFILE)
 
 
 wildcard_constraints:
@@ -30,6 +35,7 @@ wildcard_constraints:
     seed=r"\d+",
     target=r"[a-z0-9\-]+",
     dataset=r"[a-z0-9\-]+",
+    bench=r"[a-z0-9][a-z0-9\-]*",
 
 
 def table_outputs(table):
@@ -44,7 +50,24 @@ def run_folder(wildcards):
     return str(pipeline.run_dir(PROFILE, wildcards.run, int(wildcards.shots), int(wildcards.seed)))
 
 
+def fewshot_table_names():
+    """The few-shot tables and figures of the profile (none where it covers no few-shot)."""
+    return list(TABLES) if "fewshot" in LOOPS else []
+
+
+def fewshot_outputs():
+    """Every few-shot table and figure of the profile, and their DVC metrics file."""
+    if "fewshot" not in LOOPS:
+        return []
+    return (
+        [table_outputs(t) for t in FEWSHOT_TABLES]
+        + [figure_outputs(f) for f in FEWSHOT_FIGURES]
+        + [f"results/{PROFILE}/metrics.json"]
+    )
+
+
 def eval_inputs(table):
+    pipeline.require_loop(PROFILE, "fewshot")  # a few-shot target of a continual-only profile
     return [
         str(pipeline.eval_file(PROFILE, run, shots, seed, target))
         for run, shots, target in pipeline.table_cells(table, PROFILE)
@@ -70,7 +93,9 @@ def prepared(dataset):
 def all_datasets():
     """Every prepared dataset the profile's tables need (training and evaluation)."""
     names = set()
-    for table in TABLES:
+    if "continual" in LOOPS:
+        names.update(continual_pipeline.datasets(PROFILE))
+    for table in fewshot_table_names():
         for run, shots, target in pipeline.table_cells(table, PROFILE):
             names.add(pipeline.compose(run, shots, PROFILE)["data"]["dataset"])
             names.add(pipeline.dataset_for(target, PROFILE_SPEC))
@@ -88,3 +113,72 @@ def target_dataset(wildcards):
 
 def eval_data(wildcards):
     return prepared(target_dataset(wildcards))
+
+
+# ---- continual learning (params/continual.yaml, params/continual_tables.yaml) ------------
+validate(continual_pipeline.spec(), "../schemas/continual.schema.yaml")
+CONTINUAL = continual_pipeline.declarations()
+validate(CONTINUAL, "../schemas/continual_tables.schema.yaml")
+CONTINUAL_TABLES = continual_pipeline.names("table")
+CONTINUAL_FIGURES = continual_pipeline.names("figure")
+
+# Compose (and so validate) every continual run before the DAG is built.
+if "continual" in LOOPS:
+    for _name in CONTINUAL:
+        for _run, _bench in continual_pipeline.cells(_name):
+            continual_pipeline.compose(_run, _bench, PROFILE)
+
+# Path patterns of the continual rules, from the one definition of each path.
+CONTINUAL_PARAMS = str(continual_pipeline.params_file("{profile}", "{run}", "{bench}"))
+CONTINUAL_RUN = continual_pipeline.run_dir("{profile}", "{run}", "{bench}", "{seed}")
+
+
+def continual_results(name):
+    """The result files a continual table or figure reads (refused if the profile has no
+    continual section)."""
+    continual_pipeline.profile_section(PROFILE)
+    return [str(p) for p in continual_pipeline.result_files(name, PROFILE)]
+
+
+def continual_params(name):
+    return [
+        str(continual_pipeline.params_file(PROFILE, run, bench))
+        for run, bench in continual_pipeline.cells(name)
+    ]
+
+
+def continual_outputs():
+    """Every continual table and figure of the profile (none where it covers no continual)."""
+    if "continual" not in LOOPS:
+        return []
+    return (
+        [table_outputs(t) for t in CONTINUAL_TABLES]
+        + [figure_outputs(f) for f in CONTINUAL_FIGURES]
+        + [str(continual_pipeline.metrics_file(PROFILE))]
+    )
+
+
+def continual_all_results():
+    if "continual" not in LOOPS:
+        return []
+    return sorted({p for name in CONTINUAL for p in continual_results(name)})
+
+
+def continual_data(wildcards):
+    stream = continual_pipeline.compose(wildcards.run, wildcards.bench, PROFILE)["stream"]
+    pools = {stream["dataset"], stream.get("test_dataset") or stream["dataset"]}
+    return sorted(prepared(name) for name in pools)
+
+
+def continual_folder(wildcards):
+    w = wildcards
+    return str(continual_pipeline.run_dir(PROFILE, w.run, w.bench, int(w.seed)))
+
+
+def composed_continual(wildcards):
+    """A digest of a run's composed parameters: the compose rule's rerun trigger."""
+    import hashlib
+    import json
+
+    params = continual_pipeline.compose(wildcards.run, wildcards.bench, PROFILE)
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]

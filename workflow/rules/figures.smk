@@ -12,7 +12,7 @@ rule figure:
     log:
         "results/{profile}/logs/figures/{figure}.log",
     wildcard_constraints:
-        figure="figure[0-9A-Z]+",
+        figure="|".join(FEWSHOT_FIGURES),
     conda:
         "../envs/wheretolearn.yaml"
     shell:

@@ -1,4 +1,6 @@
 # Aggregation: mean and std over seeds, the paper's value beside ours; CSV, Markdown, LaTeX.
+from wheretolearn.tables import metric_tables
+
 
 
 rule table:
@@ -13,7 +15,7 @@ rule table:
     log:
         "results/{profile}/logs/tables/{table}.log",
     wildcard_constraints:
-        table="table[0-9A-Z]+",
+        table="|".join(FEWSHOT_TABLES),
     conda:
         "../envs/wheretolearn.yaml"
     shell:
@@ -37,7 +39,7 @@ rule table4:
 
 rule metrics:
     input:
-        [table_outputs(t)[0] for t in ("table1", "table3", "table4")],
+        [table_outputs(t)[0] for t in metric_tables("fewshot")],
     output:
         "results/{profile}/metrics.json",
     log:
