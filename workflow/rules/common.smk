@@ -175,10 +175,17 @@ def continual_folder(wildcards):
     return str(continual_pipeline.run_dir(PROFILE, w.run, w.bench, int(w.seed)))
 
 
-def composed_continual(wildcards):
-    """A digest of a run's composed parameters: the compose rule's rerun trigger."""
+def digest(params):
+    """A short sha256 of composed parameters: a compose rule's rerun trigger."""
     import hashlib
     import json
 
-    params = continual_pipeline.compose(wildcards.run, wildcards.bench, PROFILE)
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def composed_continual(wildcards):
+    return digest(continual_pipeline.compose(wildcards.run, wildcards.bench, PROFILE))
+
+
+def composed_fewshot(wildcards):
+    return digest(pipeline.compose(wildcards.run, int(wildcards.shots), PROFILE))

@@ -2,14 +2,15 @@
 # killed job resumes from it instead of Snakemake deleting it).
 
 
+# Re-composed when the composed parameters change (the `params` rerun trigger), not whenever
+# params/fewshot.yaml or the profile file is edited elsewhere: an unrelated edit retrains nothing.
 rule compose_params:
-    input:
-        "params/fewshot.yaml",
-        f"params/profiles/{PROFILE}.yaml",
     output:
         "results/{profile}/params/{run}-{shots}shot.yaml",
     log:
         "results/{profile}/logs/params/{run}-{shots}shot.log",
+    params:
+        composed=composed_fewshot,
     conda:
         "../envs/wheretolearn.yaml"
     shell:
