@@ -33,12 +33,17 @@ from wheretolearn.runtime import Setup, TaskSource, build_setup, derive_seed, sp
 log = logging.getLogger(__name__)
 
 
+def _identity(params: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs the same run: every parameter and the seed, not the notes."""
+    return {k: v for k, v in params.items() if k != "notes"}
+
+
 def _check_run_folder(out: Path, config: RunConfig, seed: int, replace_stale: bool) -> None:
     """Refuse to resume a folder that holds a run of other parameters, or, with
     ``replace_stale``, move that run aside to ``<out>.stale-<n>`` and start afresh."""
     resolved = {"seed": seed, **config.to_dict()}
     path = out / "params.yaml"
-    if path.exists() and yaml.safe_load(path.read_text()) != resolved:
+    if path.exists() and _identity(yaml.safe_load(path.read_text())) != _identity(resolved):
         if not replace_stale:
             raise UserError(
                 f"{out} holds a run with other parameters (see {path}); "

@@ -75,9 +75,17 @@ def test_bad_params_are_named():
 def test_a_folder_of_other_parameters_is_refused(tmp_path):
     from wheretolearn.errors import UserError
 
-    continual.run(
+    first = continual.run(
         parse_continual_config(PARAMS), tmp_path / "r", seed=0, stream=FakeStream(tasks=1)
     )
+    # notes document a run; editing them does not make it another run
+    noted = continual.run(
+        parse_continual_config({**PARAMS, "notes": "edited"}),
+        tmp_path / "r",
+        seed=0,
+        stream=FakeStream(tasks=1),
+    )
+    assert noted["accuracy_matrix"] == first["accuracy_matrix"]
     other = {**PARAMS, "learner": {"name": "lookahead", "meta_lr": 0.5, "glances": 2}}
     with pytest.raises(UserError, match="other parameters"):
         continual.run(
