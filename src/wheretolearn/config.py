@@ -196,6 +196,18 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
 
 
+def lookup(registry: dict[str, Any], spec: Any, section: str, kind: str) -> tuple[Any, dict]:
+    """The class registered under ``spec['name']`` and the rest of ``spec`` (its options);
+    a missing or unknown name is refused naming ``<section>.name`` and the known names."""
+    known = ", ".join(sorted(registry))
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"missing key {section}.name; known {kind}s: {known}")
+    name = spec["name"]
+    if name not in registry:
+        raise ConfigError(f"{section}.name: unknown {kind} {name!r}; known: {known}")
+    return registry[name], {k: v for k, v in spec.items() if k != "name"}
+
+
 def from_dict(cls: type, data: Any, path: str = "") -> Any:
     """Build dataclass ``cls`` from ``data``, refusing unknown keys and wrong types by name."""
     if not isinstance(data, dict):
@@ -224,15 +236,19 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     from wheretolearn.algorithms.rules import method_options
 
     method_options(config.method)  # raises ConfigError naming method.<key>
-    for key, value in (
+    _at_least_one(
         ("train.epochs", config.train.epochs),
         ("train.inner_steps", config.train.inner_steps),
         ("data.ways", config.data.ways),
         ("data.shots", config.data.shots),
-    ):
+    )
+    return config
+
+
+def _at_least_one(*pairs: tuple[str, int]) -> None:
+    for key, value in pairs:
         if value < 1:
             raise ConfigError(f"{key}: must be at least 1, got {value}")
-    return config
 
 
 def parse_continual_config(data: dict[str, Any]) -> ContinualConfig:
@@ -243,14 +259,12 @@ def parse_continual_config(data: dict[str, Any]) -> ContinualConfig:
 
     method_options(config.method)
     learner_options(config.learner)
-    for key, value in (
+    _at_least_one(
         ("stream.tasks", config.stream.tasks),
         ("train.batch_size", config.train.batch_size),
         ("train.epochs", config.train.epochs),
         ("train.log_every", config.train.log_every),
-    ):
-        if value < 1:
-            raise ConfigError(f"{key}: must be at least 1, got {value}")
+    )
     return config
 
 

@@ -30,7 +30,7 @@ from wheretolearn.checkpoint import load, save_atomic, write_text_atomic
 from wheretolearn.config import ContinualConfig, load_config, parse_continual_config
 from wheretolearn.models import build_continual_model
 from wheretolearn.runtime import derive_seed, resolve_device
-from wheretolearn.train import _check_run_folder, add_common_flags, parse_overrides
+from wheretolearn.train import _check_run_folder, add_run_flags, parse_overrides
 
 log = logging.getLogger(__name__)
 
@@ -146,13 +146,5 @@ def _main(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("continual", help="learn one continual-learning stream with one seed")
-    p.add_argument("--params", required=True, help="params YAML of the run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="run folder (resumed if it exists)")
-    p.add_argument(
-        "--replace-stale",
-        action="store_true",
-        help="if --out holds a run of other parameters, move it aside and restart",
-    )
-    add_common_flags(p)
+    add_run_flags(p)
     p.set_defaults(func=_main)

@@ -220,13 +220,18 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="meta-train one method on one dataset with one seed")
-    p.add_argument("--params", required=True, help="params YAML of the run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="run folder (resumed if it exists)")
-    p.add_argument(
+    add_run_flags(p)
+    p.set_defaults(func=_main)
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of a command that trains one run into a (resumable) run folder."""
+    parser.add_argument("--params", required=True, help="params YAML of the run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="run folder (resumed if it exists)")
+    parser.add_argument(
         "--replace-stale",
         action="store_true",
         help="if --out holds a run of other parameters, move it aside and restart",
     )
-    add_common_flags(p)
-    p.set_defaults(func=_main)
+    add_common_flags(parser)

@@ -22,7 +22,6 @@ from torch.func import functional_call
 
 from wheretolearn.algorithms.rules import UpdateRule
 from wheretolearn.config import ContinualTrainConfig
-from wheretolearn.errors import ConfigError
 
 LEARNERS: dict[str, type[Learner]] = {}
 
@@ -110,17 +109,9 @@ def register(name: str) -> Callable[[type[Learner]], type[Learner]]:
 
 def _lookup(learner: dict[str, Any]) -> tuple[type[Learner], dict[str, Any]]:
     from wheretolearn.algorithms.continual import baselines, lookahead  # noqa: F401
+    from wheretolearn.config import lookup
 
-    if not isinstance(learner, dict) or "name" not in learner:
-        raise ConfigError(
-            f"missing key learner.name; known learners: {', '.join(sorted(LEARNERS))}"
-        )
-    name = learner["name"]
-    if name not in LEARNERS:
-        raise ConfigError(
-            f"learner.name: unknown learner {name!r}; known: {', '.join(sorted(LEARNERS))}"
-        )
-    return LEARNERS[name], {k: v for k, v in learner.items() if k != "name"}
+    return lookup(LEARNERS, learner, "learner", "learner")
 
 
 def learner_options(learner: dict[str, Any]) -> Any:

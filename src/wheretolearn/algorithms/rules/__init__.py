@@ -16,8 +16,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from wheretolearn.errors import ConfigError
-
 Modulation = dict[str, torch.Tensor | float]
 
 RULES: dict[str, type[UpdateRule]] = {}
@@ -98,15 +96,9 @@ def _lookup(method: dict[str, Any]) -> tuple[type[UpdateRule], dict[str, Any]]:
         sparse,
         sparse_plus,
     )
+    from wheretolearn.config import lookup
 
-    if not isinstance(method, dict) or "name" not in method:
-        raise ConfigError(f"missing key method.name; known methods: {', '.join(sorted(RULES))}")
-    name = method["name"]
-    if name not in RULES:
-        raise ConfigError(
-            f"method.name: unknown method {name!r}; known: {', '.join(sorted(RULES))}"
-        )
-    return RULES[name], {k: v for k, v in method.items() if k != "name"}
+    return lookup(RULES, method, "method", "method")
 
 
 def method_options(method: dict[str, Any]) -> Any:
@@ -126,6 +118,18 @@ def build_rule(method: dict[str, Any], model: nn.Module, head: set[str]) -> Upda
 def param_key(name: str) -> str:
     """A model parameter's name as an ``nn.ParameterDict`` key (which may not contain dots)."""
     return name.replace(".", "__")
+
+
+def constant_parameters(
+    params: dict[str, torch.Tensor], names: list[str], value: float
+) -> nn.ParameterDict:
+    """One meta-parameter tensor per adapted tensor, shaped like it, every element ``value``."""
+    return nn.ParameterDict(
+        {
+            param_key(n): nn.Parameter(torch.full_like(params[n], value, requires_grad=False))
+            for n in names
+        }
+    )
 
 
 def straight_through(value: torch.Tensor, logits: torch.Tensor, scale: float) -> torch.Tensor:

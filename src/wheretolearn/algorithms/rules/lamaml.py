@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from wheretolearn.algorithms.rules import Modulation, UpdateRule, param_key, register
+from wheretolearn.algorithms.rules import (
+    Modulation,
+    UpdateRule,
+    constant_parameters,
+    param_key,
+    register,
+)
 
 
 @dataclass(frozen=True)
@@ -30,14 +35,7 @@ class LaMAMLRates(UpdateRule):
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
-        self.rates = nn.ParameterDict(
-            {
-                param_key(n): nn.Parameter(
-                    torch.full_like(params[n], options.alpha, requires_grad=False)
-                )
-                for n in self.adapted
-            }
-        )
+        self.rates = constant_parameters(params, self.adapted, options.alpha)
 
     def begin(self) -> Modulation:
         return {name: torch.relu(self.rates[param_key(name)]) for name in self.adapted}

@@ -9,7 +9,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from wheretolearn.algorithms.rules import Modulation, UpdateRule, param_key, register
+from wheretolearn.algorithms.rules import (
+    Modulation,
+    UpdateRule,
+    constant_parameters,
+    param_key,
+    register,
+)
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,7 @@ class ExpMAML(UpdateRule):
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
-        self.logits = nn.ParameterDict(
-            {
-                param_key(n): nn.Parameter(
-                    torch.full_like(params[n], math.log(options.alpha), requires_grad=False)
-                )
-                for n in self.adapted
-            }
-        )
+        self.logits = constant_parameters(params, self.adapted, math.log(options.alpha))
 
     def begin(self) -> Modulation:
         return {name: torch.exp(self.logits[param_key(name)]) for name in self.adapted}

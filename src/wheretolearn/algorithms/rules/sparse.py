@@ -22,6 +22,7 @@ from torch import nn
 from wheretolearn.algorithms.rules import (
     Modulation,
     UpdateRule,
+    constant_parameters,
     init_mask_logits,
     param_key,
     register,
@@ -86,14 +87,7 @@ class SparseReLUMAML(UpdateRule):
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
-        self.rates = nn.ParameterDict(
-            {
-                param_key(n): nn.Parameter(
-                    torch.full_like(params[n], options.alpha, requires_grad=False)
-                )
-                for n in self.adapted
-            }
-        )
+        self.rates = constant_parameters(params, self.adapted, options.alpha)
 
     def begin(self) -> Modulation:
         out = {}
