@@ -93,3 +93,27 @@ def test_dvc_round_trip_schedules_no_training(smoke_clone):
     sh(second, "python", "-m", "wheretolearn", "pull", "--profile", "smoke")
     dry = sh(second, "snakemake", "table4", "-n", "--config", "profile=smoke")
     assert "Nothing to be done" in dry, dry
+
+
+@pytest.mark.slow
+def test_smoke_table5_end_to_end(smoke_clone):
+    """The continual table from the same clone: 36 trainings on real offline MNIST, then the
+    table with every method x benchmark x metric beside the paper's value."""
+    _, first, _ = smoke_clone
+    start = time.monotonic()
+    sh(first, "snakemake", "table5", "--cores", "all", "--config", "profile=smoke")
+    print(f"smoke table5: {time.monotonic() - start:.0f} s")
+    rows = list(csv.DictReader((first / "results/smoke/table5.csv").open()))
+    methods = ["sgd", "er", "gem", "mer", "la-maml", "sparse-la-maml"]
+    benchmarks = ["rotations", "permutations", "many-permutations"]
+    cells = {(r["method"], r["dataset"], r["metric"]) for r in rows}
+    assert cells == {
+        (m, b, k) for m in methods for b in benchmarks for k in ("retained_accuracy", "bti")
+    }
+    for row in rows:
+        assert row["n_seeds"] == "2"
+        assert bool(row["paper_mean"]) == (row["method"] != "er")  # ER: not in Table 5
+    # 10 classes: every method must retain well above chance (10%) on every benchmark
+    ra = [float(r["mean"]) for r in rows if r["metric"] == "retained_accuracy"]
+    # measured (2 seeds): 21-63% per cell, mean 43%
+    assert min(ra) > 15.0 and sum(ra) / len(ra) > 30.0
