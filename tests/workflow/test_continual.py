@@ -144,7 +144,7 @@ def test_a_wrong_key_in_continual_params_is_named(project):
     )
     with pytest.raises(ConfigError, match="many-permutations.*unknown key stream.per_tsk"):
         cp.compose("la-maml", "many-permutations", "paper")
-    text = path.read_text().replace("{meta_lr: 1.7, glances: 5}", "{meta_lr: 1.7, glance: 5}")
+    text = path.read_text().replace("{meta_lr: 0.85, glances: 5}", "{meta_lr: 0.85, glance: 5}")
     path.write_text(text.replace("init: constant,", "init: constnt,"))
     pipeline._yaml.cache_clear()  # params files are read once per process
     with pytest.raises(ConfigError, match="'sparse-la-maml' on 'rotations'.*method.init"):
