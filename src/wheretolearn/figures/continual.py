@@ -4,6 +4,7 @@ Every curve and point is the mean over the figure's seeds with a ± std band or 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,9 @@ def trace_panel(ax, frame: pd.DataFrame, title: str) -> None:
     order = sorted(frame["tensor"].unique(), key=lambda t: (t[0] != "W", t))
     sns.lineplot(frame, x=STEP, y=SPARSITY, hue="tensor", hue_order=order, errorbar="sd", ax=ax)
     for step in task_starts(frame):
-        ax.axvline(step, color="0.85", linewidth=0.6, zorder=0)
+        ax.axvline(step, color="0.5", linestyle=":", linewidth=0.8, zorder=0)
     ax.set_ylim(-2, 102)
-    ax.set_xlabel(f"{STEP} (grey: task starts)")
+    ax.set_xlabel(f"{STEP} (dotted: a task or pass starts)")
     ax.set_title(title)
 
 
@@ -105,7 +106,9 @@ def figure(rows: int, cols: int) -> tuple[Any, Any]:
 
 
 def save(fig, profile: str, name: str) -> list[Path]:
-    fig.suptitle(f"{cp.declarations()[name]['title']} (profile {profile})")
+    width = max(40, int(fig.get_figwidth() * 11))  # characters that fit the figure's width
+    title = f"{cp.declarations()[name]['title']} (profile {profile})"
+    fig.suptitle(textwrap.fill(title, width))
     fig.tight_layout()
     paths = pipeline.figure_files(profile, name)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
