@@ -33,7 +33,7 @@ METHODS = {
     "la-maml": ({"name": "la-maml", "alpha": 0.15}, 0.3),
     "sparse-la-maml": (
         {"name": "sparse-maml", "alpha": 0.15, "init": "constant", "init_shift": 0.15},
-        1.7,
+        0.85,  # Table S6 gamma_m 1.7, halved as in params/continual.yaml
     ),
 }
 
@@ -70,7 +70,7 @@ def test_retains_every_rotation_far_above_chance(data_root, tmp_path, name, caps
     assert main(argv) == 0
     result = json.loads((out / "result.json").read_text())
     last_row = result["accuracy_matrix"][-1]
-    # measured: La-MAML [75.4, 78.0, 69.5, 66.9], sparse-La-MAML [71.5, 75.5, 67.9, 65.7]
+    # measured: La-MAML [75.4, 78.0, 69.5, 66.9], sparse-La-MAML [72.0, 76.8, 65.9, 64.5]
     assert min(last_row) > 50.0, last_row  # chance: 10%
     assert result["retained_accuracy"] > 60.0
     assert result["stream"]["train_pool"]["dataset"] == "mnist-test"
