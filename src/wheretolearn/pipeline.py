@@ -161,20 +161,43 @@ def seeds(profile_name: str, params_dir: Path = PARAMS) -> list[int]:
     return list(profile(profile_name, params_dir)["seeds"])
 
 
-def pull_cached(profile_name: str) -> None:
-    """``dvc pull`` a profile's datasets, runs and tables, then ``snakemake --touch`` them.
+def pull_cached(profile_name: str, lock: Path = Path("dvc.lock")) -> None:
+    """``dvc pull`` the stages of a profile that were ever run (``dvc.lock`` lists them), then
+    ``snakemake --touch`` the tables those stages hold.
 
     DVC checks files out in no particular order and a fresh clone has no ``.snakemake``
     metadata, so without the touch Snakemake would see outputs older than their inputs and
-    re-run (retrain) them.
+    re-run (retrain) them. A stage never run (say, the continual runs of a repository that
+    only built the few-shot tables) has nothing cached and is skipped with a message.
     """
+    import logging
     import subprocess
 
-    subprocess.run(["dvc", "pull", *dvc_stages(profile_name)], check=True)
-    subprocess.run(
-        ["snakemake", "tables", "--touch", "--cores", "1", "--config", f"profile={profile_name}"],
-        check=True,
-    )
+    stages, skipped = cached_stages(profile_name, lock)
+    if skipped:
+        logging.getLogger(__name__).warning("nothing cached for %s (never run)", skipped)
+    if not stages:
+        raise ConfigError(
+            f"{lock} records no stage of profile {profile_name!r}: nothing to pull; "
+            f"build it with `dvc repro` or `snakemake tables --config profile={profile_name}`"
+        )
+    subprocess.run(["dvc", "pull", *stages], check=True)
+    targets = [TOUCH_TARGET[s.split("@")[0]] for s in stages if s.split("@")[0] in TOUCH_TARGET]
+    if targets:
+        config = ["--config", f"profile={profile_name}"]
+        subprocess.run(["snakemake", *targets, "--touch", "--cores", "1", *config], check=True)
+
+
+# The snakemake target whose outputs a table stage of dvc.yaml holds.
+TOUCH_TARGET = {"tables": "fewshot_tables", "continual-tables": "continual_tables"}
+
+
+def cached_stages(profile_name: str, lock: Path = Path("dvc.lock")) -> tuple[list, list]:
+    """(stages of the profile recorded in ``lock``, stages of it that are not)."""
+    data = (yaml.safe_load(lock.read_text()) if lock.exists() else None) or {}
+    recorded = set(data.get("stages", {}))
+    stages = dvc_stages(profile_name)
+    return [s for s in stages if s in recorded], [s for s in stages if s not in recorded]
 
 
 # real-offline reads the prepared data of the smoke profile's datasets stage (dvc.yaml).

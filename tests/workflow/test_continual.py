@@ -386,3 +386,22 @@ def test_fewshot_target_of_a_continual_only_profile_stops_with_the_reason(workfl
     result = snakemake(workflow_copy, "table4", "-n", "--config", "profile=real-offline")
     assert result.returncode != 0
     assert "covers only the continual targets" in result.stdout + result.stderr
+
+
+def test_pull_skips_stages_never_run(tmp_path, monkeypatch):
+    """A repository that built only the few-shot smoke tables has no continual stage in
+    dvc.lock: `wheretolearn pull` pulls and touches what is there, and says what it skips."""
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(
+        "schema: '2.0'\nstages:\n  datasets-smoke: {}\n  runs@smoke: {}\n  tables@smoke: {}\n"
+    )
+    stages, skipped = pipeline.cached_stages("smoke", lock)
+    assert stages == ["datasets-smoke", "runs@smoke", "tables@smoke"]
+    assert skipped == ["continual-runs@smoke", "continual-tables@smoke"]
+    calls = []
+    monkeypatch.setattr("subprocess.run", lambda cmd, check: calls.append(cmd))
+    pipeline.pull_cached("smoke", lock)
+    assert calls[0] == ["dvc", "pull", *stages]
+    assert calls[1][:3] == ["snakemake", "fewshot_tables", "--touch"]
+    with pytest.raises(ConfigError, match="nothing to pull"):
+        pipeline.pull_cached("paper", lock)

@@ -105,7 +105,7 @@ def test_smoke_table5_end_to_end(smoke_clone):
     print(f"smoke table5: {time.monotonic() - start:.0f} s")
     rows = list(csv.DictReader((first / "results/smoke/table5.csv").open()))
     methods = ["sgd", "er", "gem", "mer", "la-maml", "sparse-la-maml"]
-    benchmarks = ["rotations", "permutations", "many-permutations"]
+    benchmarks = ["rotations", "permutations", "many permutations"]  # the tables' labels
     cells = {(r["method"], r["dataset"], r["metric"]) for r in rows}
     assert cells == {
         (m, b, k) for m in methods for b in benchmarks for k in ("retained_accuracy", "bti")
