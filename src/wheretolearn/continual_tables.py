@@ -17,7 +17,7 @@ from wheretolearn import continual_pipeline as cp
 from wheretolearn import pipeline
 from wheretolearn.checkpoint import write_text_atomic
 from wheretolearn.errors import UserError
-from wheretolearn.tables import to_csv
+from wheretolearn.tables import fmt_cell, to_csv
 
 SHORT = {
     "retained_accuracy": "RA",
@@ -108,12 +108,6 @@ def collect(name: str, profile: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _fmt(mean, std) -> str:
-    if mean is None:
-        return "—"
-    return f"{mean:.2f}" if std is None or std != std else f"{mean:.2f} ± {std:.2f}"
-
-
 def _grid(rows: list[dict[str, Any]]):
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     keys = list(dict.fromkeys((r["dataset"], r["setting"], r["method"]) for r in rows))
@@ -144,7 +138,7 @@ def to_markdown(rows: list[dict[str, Any]], name: str, profile: str) -> str:
         values = []
         for m in metrics:
             r = cells[(dataset, setting, method, m)]
-            values += [_fmt(r["mean"], r["std"]), _fmt(r["paper_mean"], r["paper_std"])]
+            values += [fmt_cell(r["mean"], r["std"]), fmt_cell(r["paper_mean"], r["paper_std"])]
         lines.append("| " + " | ".join([dataset, setting, _label(name, method), *values]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -169,7 +163,7 @@ def to_latex(rows: list[dict[str, Any]], name: str, profile: str) -> str:
         values = []
         for m in metrics:
             r = cells[(dataset, setting, method, m)]
-            values += [_fmt(r["mean"], r["std"]), _fmt(r["paper_mean"], r["paper_std"])]
+            values += [fmt_cell(r["mean"], r["std"]), fmt_cell(r["paper_mean"], r["paper_std"])]
         row = [dataset, setting, _label(name, method), *values]
         lines.append(" & ".join(_tex(v) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]

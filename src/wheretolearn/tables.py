@@ -85,7 +85,8 @@ def _row(table, shots, method, dataset, metric, mean, std, n) -> dict[str, Any]:
     }
 
 
-def _fmt(mean, std) -> str:
+def fmt_cell(mean, std) -> str:
+    """A table cell: ``mean ± std``, ``mean`` alone without a std, an em dash without a mean."""
     if mean is None:
         return "—"
     return f"{mean:.2f}" if std is None or std != std else f"{mean:.2f} ± {std:.2f}"
@@ -128,7 +129,7 @@ def to_markdown(rows: list[dict[str, Any]], title: str, profile: str) -> str:
         values = []
         for d in datasets:
             r = cells[(setting, method, d)]
-            values += [_fmt(r["mean"], r["std"]), _fmt(r["paper_mean"], r["paper_std"])]
+            values += [fmt_cell(r["mean"], r["std"]), fmt_cell(r["paper_mean"], r["paper_std"])]
         lines.append("| " + " | ".join([setting, label, *values]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -151,7 +152,10 @@ def to_latex(rows: list[dict[str, Any]], title: str, profile: str) -> str:
         values = []
         for d in datasets:
             r = cells[(setting, method, d)]
-            values += [tex(_fmt(r["mean"], r["std"])), tex(_fmt(r["paper_mean"], r["paper_std"]))]
+            values += [
+                tex(fmt_cell(r["mean"], r["std"])),
+                tex(fmt_cell(r["paper_mean"], r["paper_std"])),
+            ]
         lines.append(" & ".join([setting, tex(method), *values]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
