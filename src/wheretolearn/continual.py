@@ -58,10 +58,10 @@ def _save(learner, generator, progress: dict[str, Any], out: Path, wall: float) 
         "wall_s": wall,
     }
     save_atomic(state, out / "last.pt")
+    ends = {e["task"]: e for e in progress["trace"] if e.get("end_of_task")}
     lines = []
     for t, row in enumerate(progress["matrix"]):
-        end = next(e for e in progress["trace"] if e.get("end_of_task") and e["task"] == t)
-        lines.append(json.dumps({"task": t, "accuracy": row[: t + 1], "sparsity": end}) + "\n")
+        lines.append(json.dumps({"task": t, "accuracy": row[: t + 1], "sparsity": ends[t]}) + "\n")
     write_text_atomic(out / "metrics.jsonl", "".join(lines))
 
 

@@ -29,7 +29,12 @@ import torch
 
 from wheretolearn.algorithms.continual import Learner, clip_norm_, register
 from wheretolearn.algorithms.continual.memory import Reservoir
-from wheretolearn.algorithms.inner_loop import inner_loss, inner_step
+from wheretolearn.algorithms.inner_loop import (
+    apply_rule,
+    inner_loss,
+    inner_step,
+    task_gradients,
+)
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,6 @@ class Lookahead(Learner):
     def _inner(self, phi, x, y, k, modulation):
         if self.options.inner_clamp is None:
             return inner_step(self.model, self.rule, phi, x, y, k, modulation, first_order=True)
-        from wheretolearn.algorithms.inner_loop import apply_rule, task_gradients
-
         grads = task_gradients(self.model, phi, x, y, self.rule.adapted)
         c = self.options.inner_clamp
         grads = {n: g.detach().clamp(-c, c) for n, g in grads.items()}
