@@ -131,3 +131,20 @@ def test_batched_phi_matches_per_task_phi_float64():
         single = adapt_detached(model, rule, theta, data.support_x[t], data.support_y[t], 8)
         for name in single:
             torch.testing.assert_close(phi[name][t], single[name], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_channels_last_images_make_every_layer_channels_last(channels):
+    """One-channel images count as channels-last contiguous in PyTorch while keeping NCHW
+    strides; the helper must still give the first convolution channels-last input, or NCHW
+    propagates through the network (and CPU max-pooling is ~20x slower there)."""
+    from wheretolearn.algorithms.engine import channels_last
+
+    x = torch.randn(5, channels, 12, 12)
+    y = channels_last(x)
+    assert torch.equal(x, y) and y.stride() == (144 * channels, 1, 12 * channels, channels)
+    assert channels_last(y) is y
+    conv = torch.nn.Conv2d(channels, 4, 3, padding=1)
+    out = conv(y)
+    assert out.is_contiguous(memory_format=torch.channels_last) and out.stride(1) == 1
+    torch.testing.assert_close(out, conv(x))

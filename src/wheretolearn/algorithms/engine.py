@@ -53,5 +53,18 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
-    """A 4-d image batch in channels-last memory format (same values, other strides)."""
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+    """A 4-d image batch in channels-last memory format (same values, other strides).
+
+    The strides are written out, not left to ``contiguous(memory_format=...)``: a one-channel
+    batch (Omniglot, MNIST) is already "channels-last contiguous" by PyTorch's test, keeps its
+    NCHW strides, and the convolution then propagates NCHW through the whole network, where
+    CPU max-pooling is about 20x slower than channels-last (5x64x28x28: 1.07 ms against
+    0.05 ms on 2 cores).
+    """
+    if x.dim() != 4:
+        return x
+    n, c, h, w = x.shape
+    strides = (h * w * c, 1, w * c, c)
+    if x.stride() == strides:
+        return x
+    return torch.empty_strided(x.shape, strides, dtype=x.dtype, device=x.device).copy_(x)
