@@ -28,6 +28,8 @@ import cases as C  # noqa: E402
 from report import markdown_table, projected_table4  # noqa: E402
 
 from wheretolearn.algorithms.engine import plan_for  # noqa: E402
+from wheretolearn.allocator import ENV as ALLOCATOR_ENV  # noqa: E402
+from wheretolearn.allocator import tune_allocator  # noqa: E402
 from wheretolearn.runtime import resolve_device  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -43,6 +45,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--eval-tasks", type=int, help="tasks timed in (c) (default 2; --full 300)")
     p.add_argument("--resnet-steps", type=int, help="K timed in (d) (default 4; --full 35)")
+    p.add_argument(
+        "--allocator",
+        choices=["tuned", "default"],
+        default="tuned",
+        help="host allocator for both sides: the settings wheretolearn's commands apply on CPU "
+        "(tuned, default) or glibc's own (see src/wheretolearn/allocator.py)",
+    )
     p.add_argument("--out", type=Path, default=Path("results/bench"))
     p.add_argument("--worker", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -147,13 +156,16 @@ def summarise(case, times, memory) -> dict:
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    os.environ[ALLOCATOR_ENV] = args.allocator  # both sides, and the memory workers
+    allocator = tune_allocator()
     device = resolve_device(args.device)
     all_cases = C.cases(args.eval_tasks, args.resnet_steps)
     if args.worker:
         print(peak_memory_worker(all_cases[args.worker[0]], args.worker[1], device))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    summary = {"environment": environment(device), "float64_check": C.float64_check()}
+    env = {**environment(device), "host_allocator": allocator}
+    summary = {"environment": env, "float64_check": C.float64_check()}
     log.info("float64 check: %s", summary["float64_check"])
     summary["cases"] = {}
     for name in args.cases or list(all_cases):

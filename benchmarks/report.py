@@ -30,12 +30,20 @@ def _fmt_s(value: float) -> str:
     return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
 
 
+def _allocator(env: dict) -> str:
+    if env.get("tcmalloc"):
+        return "tcmalloc (LD_PRELOAD)"
+    return {"glibc-tuned": "glibc, tuned as wheretolearn's commands tune it"}.get(
+        env.get("host_allocator", "default"), "glibc defaults"
+    )
+
+
 def markdown_table(summary: dict) -> str:
     env = summary["environment"]
     lines = [
         f"Measured {env['date']} on {env['device']} ({env['cpu_cores']} cores), torch "
-        f"{env['torch']}, {env['threads']} threads, tcmalloc: {'yes' if env['tcmalloc'] else 'no'}"
-        " (the same allocator on both sides).",
+        f"{env['torch']}, {env['threads']} threads, host allocator: {_allocator(env)} (the same "
+        "on both sides).",
         "",
         "| case | what | K | tasks | ours | reference | speed-up | peak memory ours / ref |",
         "|---|---|---|---|---|---|---|---|",

@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from wheretolearn.allocator import tune_allocator
     from wheretolearn.errors import UserError
 
     try:
+        tune_allocator()  # CPU runs: no page fault per activation buffer (see allocator.py)
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
