@@ -34,8 +34,10 @@ class EnginePlan:
 
 
 PLANS: dict[str, EnginePlan] = {
-    # 2-core CPU, torch 2.13: channels-last gave 1.25x on the loop; vmap over 2-4 tasks was
-    # 1.3-1.7x slower than the loop and doubled memory (shared/PERFORMANCE.md, benchmarks/).
+    # 2-core CPU, torch 2.13: channels-last gave 1.25x on the loop (20x faster max-pooling);
+    # vmap over 2-4 tasks was 1.3-1.7x slower than the loop and doubled memory; two task
+    # threads +6-8% at 28x28, slower at 84x84; torch.compile's step slower than eager
+    # (benchmarks/README.md).
     "cpu": EnginePlan(True, False, 1, "2-core CPU, torch 2.13.0"),
     # Unmeasured: the usual GPU wins (kernels over many tasks at once). Run `nox -s bench` on
     # the GPU and correct this entry from results/bench/summary.json.
