@@ -148,3 +148,18 @@ def test_channels_last_images_make_every_layer_channels_last(channels):
     out = conv(y)
     assert out.is_contiguous(memory_format=torch.channels_last) and out.stride(1) == 1
     torch.testing.assert_close(out, conv(x))
+
+
+def test_episode_loading_follows_the_device_plan_unless_the_params_say():
+    from dataclasses import replace
+
+    from wheretolearn.config import DataConfig
+    from wheretolearn.runtime import EpisodeSource
+
+    data = DataConfig(dataset="omniglot-small")
+    assert data.num_workers is None
+    for device in ("cpu", "cuda"):
+        source = EpisodeSource(data, device=device)
+        plan = PLANS[device]
+        assert (source.num_workers, source.pin_memory) == (plan.loader_workers, plan.pin_memory)
+    assert EpisodeSource(replace(data, num_workers=3), device="cpu").num_workers == 3

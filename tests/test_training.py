@@ -96,6 +96,10 @@ def test_resuming_with_other_params_is_refused_or_moved_aside(tmp_path):
     out = tmp_path / "run"
     train(config(train={"epochs": 1}), out, seed=0, source=SyntheticSource())
     first = load(out / "best.pt")
+    # the loading processes are not a parameter of the run: the same run, resumed
+    train(
+        config(train={"epochs": 1}, data={"num_workers": 2}), out, seed=0, source=SyntheticSource()
+    )
     with pytest.raises(UserError, match="other parameters"):
         train(config(train={"epochs": 2}), out, seed=1, source=SyntheticSource())
     train(config(train={"epochs": 2}), out, seed=1, source=SyntheticSource(), replace_stale=True)

@@ -46,7 +46,7 @@ class DataConfig:
     queries: int = 15
     image_size: int | None = None  # None: the dataset's own size
     normalisation: str | None = None  # None: the dataset's recorded default
-    num_workers: int = 0
+    num_workers: int | None = None  # None: the device's engine plan (algorithms/engine.py)
 
 
 @dataclass(frozen=True)

@@ -80,11 +80,13 @@ def _main(args: argparse.Namespace) -> int:
     run = Path(args.run)
     config, seed = load_run(run)
     dataset = args.dataset or config.data.dataset
-    train_source = EpisodeSource(config.data, root=args.data_root)
+    device = config.train.device
+    train_source = EpisodeSource(config.data, root=args.data_root, device=device)
     source = EpisodeSource(
         replace(config.data, dataset=dataset),
         root=args.data_root,
         image_size=train_source.info.image_size,
+        device=device,
     )
     if source.info.channels != train_source.info.channels:
         raise UserError(

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from wheretolearn.algorithms.engine import plan_for
 from wheretolearn.algorithms.rules import UpdateRule, build_rule
 from wheretolearn.config import DataConfig, OptimizerConfig, RunConfig
 from wheretolearn.models import build_model, head_names
@@ -46,12 +47,20 @@ class EpisodeSource:
     """Tasks of a prepared dataset through :func:`wheretolearn.data.episode_loader`."""
 
     def __init__(
-        self, data: DataConfig, root: str | None = None, image_size: int | None = None
+        self,
+        data: DataConfig,
+        root: str | None = None,
+        image_size: int | None = None,
+        device: str = "cpu",
     ) -> None:
         from wheretolearn import data as datasets
 
         self.data = data if image_size is None else replace(data, image_size=image_size)
         self.root = root
+        plan = plan_for(resolve_device(device))
+        # loading never changes a batch (batch i is a pure function of the seed): only where
+        self.num_workers = plan.loader_workers if data.num_workers is None else data.num_workers
+        self.pin_memory = plan.pin_memory
         described = datasets.describe(self.data.dataset)
         self.info = replace(described, image_size=self.data.image_size or described.image_size)
 
@@ -71,7 +80,8 @@ class EpisodeSource:
             seed=seed,
             image_size=d.image_size,
             normalisation=d.normalisation,
-            num_workers=d.num_workers,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
         )
 
 

@@ -34,8 +34,12 @@ log = logging.getLogger(__name__)
 
 
 def _identity(params: dict[str, Any]) -> dict[str, Any]:
-    """What makes two runs the same run: every parameter and the seed, not the notes."""
-    return {k: v for k, v in params.items() if k != "notes"}
+    """What makes two runs the same run: every parameter and the seed; not the notes, nor how
+    many processes load the batches (batch i is a pure function of the seed)."""
+    out = {k: v for k, v in params.items() if k != "notes"}
+    if isinstance(out.get("data"), dict):
+        out["data"] = {k: v for k, v in out["data"].items() if k != "num_workers"}
+    return out
 
 
 def _check_run_folder(out: Path, config: RunConfig, seed: int, replace_stale: bool) -> None:
@@ -195,7 +199,7 @@ def _main(args: argparse.Namespace) -> int:
     from wheretolearn.runtime import EpisodeSource
 
     config = load_config(args.params, parse_overrides(args.set))
-    source = EpisodeSource(config.data, root=args.data_root)
+    source = EpisodeSource(config.data, root=args.data_root, device=config.train.device)
     summary = train(
         config, Path(args.out), seed=args.seed, source=source, replace_stale=args.replace_stale
     )

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 import torch
@@ -189,5 +190,9 @@ def test_labels_are_right_pixel_nearest_neighbour_beats_chance(real_root):
 def test_worker_processes_give_the_same_tasks(real_root):
     serial = batches(real_root, seed=4)
     parallel = batches(real_root, seed=4, num_workers=2)
-    for a, b in zip(serial, parallel, strict=True):
+    with warnings.catch_warnings():  # without an accelerator pinning is a no-op, and says so
+        warnings.filterwarnings("ignore", "'pin_memory' argument", UserWarning)
+        pinned = batches(real_root, seed=4, pin_memory=True)
+    for a, b, c in zip(serial, parallel, pinned, strict=True):
         assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y)
+        assert torch.equal(a.support_x, c.support_x) and torch.equal(a.query_y, c.query_y)

@@ -25,23 +25,33 @@ class EnginePlan:
         First-order meta-training vmaps the tasks of a meta-batch instead of looping.
     eval_tasks_at_once:
         Evaluation adapts this many independent tasks together (1: one after the other).
+    loader_workers:
+        Episode-loading worker processes when the params leave ``data.num_workers`` unset
+        (0: batches are built in the training process, on the critical path).
+    pin_memory:
+        Episode batches in page-locked host memory, so the copy to the device is asynchronous.
     """
 
     channels_last: bool
     vmap_meta_batch: bool
     eval_tasks_at_once: int
     measured: str
+    loader_workers: int = 0
+    pin_memory: bool = False
 
 
 PLANS: dict[str, EnginePlan] = {
     # 2-core CPU, torch 2.13: channels-last gave 1.25x on the loop (20x faster max-pooling);
     # vmap over 2-4 tasks was 1.3-1.7x slower than the loop and doubled memory; two task
     # threads +6-8% at 28x28, slower at 84x84; torch.compile's step slower than eager
-    # (benchmarks/README.md).
-    "cpu": EnginePlan(True, False, 1, "2-core CPU, torch 2.13.0"),
+    # (benchmarks/README.md). A loader worker made a smoke Omniglot run slower (26.0 s against
+    # 23.8 s): on 2 cores it takes a core from the training step.
+    "cpu": EnginePlan(True, False, 1, "2-core CPU, torch 2.13.0", loader_workers=0),
     # Unmeasured: the usual GPU wins (kernels over many tasks at once). Run `nox -s bench` on
     # the GPU and correct this entry from results/bench/summary.json.
-    "cuda": EnginePlan(False, True, 50, "not measured (no GPU in the session that wrote it)"),
+    "cuda": EnginePlan(
+        False, True, 50, "not measured (no GPU in the sessions so far)", 4, pin_memory=True
+    ),
 }
 
 

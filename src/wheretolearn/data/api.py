@@ -84,6 +84,7 @@ def episode_loader(
     normalisation: str | None = None,
     num_workers: int = 0,
     download: bool = False,
+    pin_memory: bool = False,
 ) -> EpisodeLoader:
     """Seeded few-shot task batches of a prepared dataset; ``len()`` is ``num_batches``.
 
@@ -113,7 +114,9 @@ def episode_loader(
             f"shots + queries = {shots + queries}"
         )
     sampler = EpisodeSampler(len(classes), ways, meta_batch_size, num_batches, seed)
-    return EpisodeLoader(SeededEpisodes(classes, ways, shots, queries), sampler, num_workers)
+    return EpisodeLoader(
+        SeededEpisodes(classes, ways, shots, queries), sampler, num_workers, pin_memory
+    )
 
 
 def load_arrays(

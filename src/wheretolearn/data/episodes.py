@@ -176,7 +176,13 @@ class EpisodeSampler(Sampler):
 class EpisodeLoader:
     """Iterable of :class:`TaskBatch`; ``len()`` is the number of batches."""
 
-    def __init__(self, episodes: SeededEpisodes, sampler: EpisodeSampler, num_workers: int = 0):
+    def __init__(
+        self,
+        episodes: SeededEpisodes,
+        sampler: EpisodeSampler,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ):
         self.sampler = sampler
         self.loader = BatchMetaDataLoader(
             episodes,
@@ -184,6 +190,7 @@ class EpisodeLoader:
             shuffle=False,
             sampler=sampler,
             num_workers=num_workers,
+            pin_memory=pin_memory,
         )
 
     def __len__(self) -> int:
