@@ -33,9 +33,9 @@ def _fmt_s(value: float) -> str:
 def _allocator(env: dict) -> str:
     if env.get("tcmalloc"):
         return "tcmalloc (LD_PRELOAD)"
-    return {"glibc-tuned": "glibc, tuned as wheretolearn's commands tune it"}.get(
-        env.get("host_allocator", "default"), "glibc defaults"
-    )
+    if env.get("host_allocator") == "glibc-tuned":
+        return "glibc, tuned as wheretolearn's commands tune it"
+    return "glibc defaults"
 
 
 def markdown_table(summary: dict) -> str:

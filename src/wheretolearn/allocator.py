@@ -33,29 +33,28 @@ _applied: str | None = None
 
 
 def _glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc (it has ``gnu_get_libc_version``), else None."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        version = libc.gnu_get_libc_version
+        libc.gnu_get_libc_version  # noqa: B018  (only glibc has it)
     except (OSError, AttributeError):
         return None
-    version.restype = ctypes.c_char_p
     return libc
 
 
 def tune_allocator() -> str:
-    """Apply the settings once per process; returns what is in effect (for run records):
-    ``"glibc-tuned"``, ``"default"`` (asked for by ``WHERETOLEARN_MALLOC=default``) or
-    ``"not glibc"``."""
+    """Apply the settings once per process; returns what is in effect (the benchmark records
+    it): ``"glibc-tuned"``, ``"default"`` (asked for by ``WHERETOLEARN_MALLOC=default``, or
+    refused by mallopt) or ``"not glibc"``."""
     global _applied
     if _applied is not None:
         return _applied
     choice = os.environ.get(ENV, "tuned").strip().lower()
     if choice not in {"tuned", "default"}:
         raise UserError(f"{ENV}={choice!r}: expected 'tuned' or 'default' (or leave it unset)")
-    libc = _glibc() if choice == "tuned" else None
     if choice == "default":
         _applied = "default"
-    elif libc is None:
+    elif (libc := _glibc()) is None:
         _applied = "not glibc"
     else:
         ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1

@@ -58,7 +58,7 @@ class EpisodeSource:
         self.data = data if image_size is None else replace(data, image_size=image_size)
         self.root = root
         plan = plan_for(resolve_device(device))
-        # loading never changes a batch (batch i is a pure function of the seed): only where
+        # workers and pinning never change a batch (batch i is a pure function of the seed)
         self.num_workers = plan.loader_workers if data.num_workers is None else data.num_workers
         self.pin_memory = plan.pin_memory
         described = datasets.describe(self.data.dataset)
