@@ -69,3 +69,51 @@ def test_non_transductive_batchnorm_uses_support_statistics_only():
     # transductive: they do (the query batch is normalised with its own statistics)
     a, b = _query_logits(True, query, support), _query_logits(True, other, support)
     assert not torch.allclose(a[0], b[0])
+
+
+def _textbook_conv_block(block, x):
+    return torch.nn.functional.max_pool2d(torch.relu(block.norm(block.conv(x), None)), 2)
+
+
+def _textbook_residual_block(block, x):
+    act = torch.nn.functional.leaky_relu
+    out = act(block.bn1(block.conv1(x), None))
+    out = act(block.bn2(block.conv2(out), None))
+    out = block.bn3(block.conv3(out), None)
+    out = act(out + block.shortcut_bn(block.shortcut_conv(x), None))
+    size, padding = block.pool
+    return torch.nn.functional.max_pool2d(out, size, size, padding)
+
+
+@pytest.mark.parametrize("kind", ["conv4", "resnet12"])
+def test_activation_after_pooling_is_bitwise_the_textbook_order(kind):
+    """The blocks apply their activation after max-pooling; values and every gradient must be
+    the same bits as activation-then-pooling, ties included (blank image regions give equal
+    pre-activations, whole windows below zero, and padded windows on odd sizes)."""
+    torch.manual_seed(0)
+    if kind == "conv4":
+        model = build_model(ModelConfig(), channels=1, image_size=28, ways=5)
+        block, textbook = model.features.layer1, _textbook_conv_block
+        x = torch.zeros(4, 1, 28, 28)
+        x[:, :, 8:20, 6:22] = torch.randn(4, 1, 12, 16)
+    else:
+        model = build_model(ModelConfig(name="resnet12"), channels=3, image_size=84, ways=5)
+        block, textbook = model.features.layer3, _textbook_residual_block  # pools 21 -> 11
+        x = torch.zeros(2, 128, 21, 21)
+        x[:, :, 4:15, 3:17] = torch.randn(2, 128, 11, 14)
+    with torch.no_grad():
+        for p in block.parameters():
+            if p.dim() == 1:  # BatchNorm scales of both signs: the pooling sees reversed orders
+                p.copy_(torch.randn_like(p))
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    params = list(block.parameters())
+    outputs, grads = [], []
+    for forward in (lambda: block(x, None), lambda: textbook(block, x)):
+        y = forward()
+        outputs.append(y)
+        weights = torch.randn_like(y, generator=torch.Generator().manual_seed(1))
+        grads.append(torch.autograd.grad((y * weights).sum(), [x, *params]))
+    assert (outputs[0] <= 0).any() and (outputs[0] > 0).any()
+    assert torch.equal(outputs[0], outputs[1])
+    for ours, theirs in zip(*grads, strict=True):
+        assert torch.equal(ours, theirs)
