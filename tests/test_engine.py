@@ -9,7 +9,9 @@ import torch
 
 from wheretolearn.algorithms import episodic
 from wheretolearn.algorithms.engine import PLANS, EnginePlan
+from wheretolearn.algorithms.inner_loop import adapt, adapt_detached, inner_step
 from wheretolearn.algorithms.rules import build_rule
+from wheretolearn.algorithms.rules.maml import MAML
 from wheretolearn.config import ModelConfig
 from wheretolearn.models import build_model, head_names
 
@@ -82,6 +84,55 @@ def test_fast_training_paths_match_loop_float32_short():
     assert_close_dicts({n: g / 3 for n, g in g_loop.items()}, g_vm, rtol=1e-4, atol=1e-5)
 
 
+def adapt_outer_gradients(method, adapt_fn, dtype=torch.float64, steps=5):
+    """phi_K of one task and the outer gradients of theta and the rule's meta-parameters."""
+    model, rule = make(method, dtype)
+    data = tasks(1, dtype)
+    sx, sy, qx, qy = (getattr(data, f)[0] for f in ("support_x", "support_y", "query_x", "query_y"))
+    phi = adapt_fn(model, rule, dict(model.named_parameters()), sx, sy, steps)
+    torch.nn.functional.cross_entropy(episodic.query_logits(model, phi, sx, qx), qy).backward()
+    return {n: t.detach() for n, t in phi.items()}, gradients(model, rule)
+
+
+def step_by_step(model, rule, theta, x, y, steps):
+    """The textbook first-order loop: every step an autograd node per tensor."""
+    modulation, phi = rule.begin(), dict(theta)
+    for k in range(steps):
+        phi = inner_step(model, rule, phi, x, y, k, modulation, first_order=True)
+    return phi
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m["name"])
+def test_first_order_adaptation_from_the_gradient_sum_matches_step_by_step(method):
+    """adapt() runs first-order steps without a graph and rebuilds phi_K = theta - m * sum g."""
+    phi, grads = adapt_outer_gradients(method, adapt)
+    phi_ref, grads_ref = adapt_outer_gradients(method, step_by_step)
+    assert_close_dicts(phi, phi_ref, rtol=0, atol=1e-13)
+    assert_close_dicts(grads, grads_ref, rtol=0, atol=1e-13)
+    assert any(n.startswith("rule.") for n in grads) == (
+        method["name"] in ("sparse-maml", "meta-sgd")
+    )
+
+
+class SignStep(MAML):
+    """A rule with its own (non-linear) step: adapt() must take it step by step."""
+
+    def step(self, k, name, phi, grad, modulation):
+        return phi - modulation[name] * torch.sign(grad) * (k + 1)
+
+
+def test_a_rule_with_its_own_step_keeps_it():
+    def fresh():
+        model, maml = make({"name": "maml", "alpha": 0.01})
+        rule = SignStep(dict(model.named_parameters()), set(), maml.options).double()
+        data = tasks(1)
+        return model, rule, dict(model.named_parameters()), data.support_x[0], data.support_y[0]
+
+    phi_ref = {n: t.detach() for n, t in step_by_step(*fresh(), 3).items()}
+    for adapt_fn in (adapt, adapt_detached):
+        assert_close_dicts(adapt_fn(*fresh(), 3), phi_ref, rtol=0, atol=1e-15)
+
+
 def evaluate_with(plan, method, count=5, steps=6, dtype=torch.float64, batch_size=1):
     saved = PLANS["cpu"]
     PLANS["cpu"] = plan
@@ -118,7 +169,6 @@ def test_batched_evaluation_matches_per_task_float32_short():
 
 def test_batched_phi_matches_per_task_phi_float64():
     from wheretolearn.algorithms.batched import adapt_tasks, draw_modulations
-    from wheretolearn.algorithms.inner_loop import adapt_detached
 
     model, rule = make(METHODS[1])
     data = tasks(3)

@@ -75,8 +75,13 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     """
     if x.dim() != 4:
         return x
-    n, c, h, w = x.shape
-    strides = (h * w * c, 1, w * c, c)
+    strides = channels_last_strides(x.shape)
     if x.stride() == strides:
         return x
     return torch.empty_strided(x.shape, strides, dtype=x.dtype, device=x.device).copy_(x)
+
+
+def channels_last_strides(shape: torch.Size) -> tuple[int, int, int, int]:
+    """The strides of a channels-last ``[N, C, H, W]`` tensor, written out."""
+    _, c, h, w = shape
+    return (h * w * c, 1, w * c, c)

@@ -7,6 +7,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from wheretolearn.algorithms.engine import channels_last_strides
 from wheretolearn.algorithms.rules import Modulation, UpdateRule
 
 Params = dict[str, torch.Tensor]
@@ -54,6 +55,11 @@ def inner_step(
     return apply_rule(rule, phi, grads, k, modulation)
 
 
+def linear_steps(rule: UpdateRule) -> bool:
+    """Whether ``rule`` keeps the base step ``phi - modulation * g`` (every rule so far)."""
+    return type(rule).step is UpdateRule.step
+
+
 def adapt(
     model: nn.Module,
     rule: UpdateRule,
@@ -70,13 +76,87 @@ def adapt(
     ``theta`` is the model's parameters (or any tensors of the same names); the returned
     ``phi_K`` is differentiable with respect to theta and the rule's meta-parameters
     (first-order: through the identity path and the modulation only).
+
+    First order with the base step, ``phi_K = theta - modulation * sum_k g_k`` exactly in
+    real arithmetic (the gradients carry no graph and the modulation is fixed per task), so
+    the K steps run without a graph and ``phi_K`` is rebuilt from the gradient sum: the same
+    values up to float rounding and the same first-order gradients, without K steps of
+    autograd nodes per tensor to build and walk back.
     """
     if modulation is None:
         modulation = rule.begin()
+    if first_order and linear_steps(rule):
+        _, total = detached_steps(model, rule, theta, x, y, steps, modulation, sum_gradients=True)
+        phi = dict(theta)
+        for name in rule.adapted:
+            phi[name] = theta[name] - modulation[name] * total[name]
+        return phi
     phi = dict(theta)
     for k in range(steps):
         phi = inner_step(model, rule, phi, x, y, k, modulation, first_order=first_order)
     return phi
+
+
+def detached_steps(
+    model: nn.Module,
+    rule: UpdateRule,
+    theta: Params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    modulation: Modulation,
+    *,
+    sum_gradients: bool = False,
+) -> tuple[Params, Params | None]:
+    """``steps`` first-order steps on detached copies of ``theta``, updated in place.
+
+    Returns ``phi_K`` (no graph) and, with ``sum_gradients``, ``sum_k g_k`` per adapted tensor.
+    The base step runs as one fused multiply-add over all tensors; other rules' steps run
+    through :func:`apply_rule`.
+    """
+    names = rule.adapted
+    phi = {n: t.detach() for n, t in theta.items()}
+    layout = _layout(x)
+    for name in names:
+        phi[name] = phi[name].clone(memory_format=layout(phi[name])).requires_grad_()
+    adapted = [phi[n] for n in names]
+    with torch.no_grad():
+        scales = [_like(modulation[n], phi[n], layout(phi[n])) for n in names]
+        fixed = {n: s for n, s in zip(names, scales, strict=True)}
+        total = [torch.zeros_like(p) for p in adapted] if sum_gradients else None
+    linear = linear_steps(rule)
+    for k in range(steps):
+        grads = task_gradients(model, phi, x, y, names)
+        with torch.no_grad():
+            if linear:
+                torch._foreach_addcmul_(adapted, scales, list(grads.values()), value=-1.0)
+            else:
+                stepped = apply_rule(rule, phi, grads, k, fixed)
+                torch._foreach_copy_(adapted, [stepped[n] for n in names])
+            if total is not None:
+                torch._foreach_add_(total, list(grads.values()))
+    phi = {n: t.detach() for n, t in phi.items()}
+    return phi, None if total is None else dict(zip(names, total, strict=True))
+
+
+def _layout(x: torch.Tensor):
+    """The memory format for 4-d working copies: channels-last where the images are (the
+    convolutions then take and return weights without a layout copy each call)."""
+    last = x.dim() == 4 and x.stride() == channels_last_strides(x.shape)
+
+    def layout(t: torch.Tensor) -> torch.memory_format:
+        return torch.channels_last if last and t.dim() == 4 else torch.contiguous_format
+
+    return layout
+
+
+def _like(
+    value: torch.Tensor | float, like: torch.Tensor, layout: torch.memory_format
+) -> torch.Tensor:
+    """``value`` as a tensor of ``like``'s dtype and device, in ``layout``, without graph (a
+    Python float is converted directly: through float32 first, 0.3 would be 0.30000001192...)."""
+    out = torch.as_tensor(value, dtype=like.dtype, device=like.device).detach()
+    return out.contiguous(memory_format=layout) if out.dim() == 4 else out
 
 
 def adapt_detached(
@@ -84,11 +164,5 @@ def adapt_detached(
 ) -> Params:
     """Adaptation for evaluation: no outer graph is built, memory stays flat in ``steps``."""
     with torch.no_grad():
-        modulation = {n: torch.as_tensor(v).detach() for n, v in rule.begin().items()}
-    phi = {n: t.detach() for n, t in theta.items()}
-    for k in range(steps):
-        for name in rule.adapted:
-            phi[name] = phi[name].requires_grad_()
-        phi = inner_step(model, rule, phi, x, y, k, modulation, first_order=True)
-        phi = {n: t.detach() for n, t in phi.items()}
-    return phi
+        modulation = rule.begin()
+    return detached_steps(model, rule, theta, x, y, steps, modulation)[0]
