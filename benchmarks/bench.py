@@ -91,6 +91,27 @@ def time_case(case, device, repeats: int, warmup: int) -> dict[str, list[float]]
     return times
 
 
+CONVOLUTION_OPS = ("aten::convolution", "aten::convolution_backward")
+
+
+def convolution_seconds(case, device) -> float:
+    """Seconds of one run of ours spent inside convolutions, forward and backward (profiled:
+    CPU time on a CPU, device time on a GPU). A lower bound on any exact float32 engine that
+    calls the same convolution library, so ``reference / this`` bounds the reachable ratio."""
+    from torch.profiler import ProfilerActivity, profile
+
+    ctx = C.build(case, torch.float32, device)
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        C.ours(ctx)
+        sync(device)
+    field = "device_time_total" if device.type == "cuda" else "cpu_time_total"
+    events = [e for e in prof.key_averages() if e.key in CONVOLUTION_OPS]
+    return sum(getattr(e, field) for e in events) / 1e6
+
+
 def peak_memory_worker(case, side: str, device) -> float:
     """MiB above the after-setup level: CUDA allocator peak, or the process's max RSS."""
     if case.kind == "eval":
@@ -135,13 +156,14 @@ def environment(device) -> dict:
     }
 
 
-def summarise(case, times, memory) -> dict:
+def summarise(case, times, memory, convolutions: float) -> dict:
     ours, ref = statistics.median(times["ours"]), statistics.median(times["reference"])
     row = {
         "what": case.what, "K": case.steps, "tasks": case.tasks, "repeats": len(times["ours"]),
         "ours_s": ours, "reference_s": ref, "ratio": ref / ours,
         "ours_peak_mib": memory["ours"], "reference_peak_mib": memory["reference"],
         "all_ours_s": times["ours"], "all_reference_s": times["reference"],
+        "ours_convolution_s": convolutions, "ratio_bound": ref / convolutions,
     }  # fmt: skip
     if case.kind == "eval":
         row["ours_per_task_s"], row["reference_per_task_s"] = ours / case.tasks, ref / case.tasks
@@ -172,7 +194,8 @@ def main(argv=None) -> None:
         case = all_cases[name]
         times = time_case(case, device, args.repeats, args.warmup)
         memory = {side: peak_memory(name, side, argv) for side in SIDES}
-        summary["cases"][name] = summarise(case, times, memory)
+        convolutions = convolution_seconds(case, device)
+        summary["cases"][name] = summarise(case, times, memory, convolutions)
         log.info("%s: %s", name, json.dumps(summary["cases"][name]))
     summary["projection"] = projected_table4(summary["cases"])
     args.out.mkdir(parents=True, exist_ok=True)
