@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cases as C  # noqa: E402
 from report import markdown_table, projected_table4  # noqa: E402
 
-from wheretolearn.algorithms.engine import plan_for  # noqa: E402
+from wheretolearn.algorithms.engine import PLANS, plan_for  # noqa: E402
 from wheretolearn.allocator import ENV as ALLOCATOR_ENV  # noqa: E402
 from wheretolearn.allocator import tune_allocator  # noqa: E402
 from wheretolearn.runtime import resolve_device  # noqa: E402
@@ -51,6 +52,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="tuned",
         help="host allocator for both sides: the settings wheretolearn's commands apply on CPU "
         "(tuned, default) or glibc's own (see src/wheretolearn/allocator.py)",
+    )
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="also time ours under each engine plan variant (VARIANTS), to choose the "
+        "device's plan by measurement",
     )
     p.add_argument("--out", type=Path, default=Path("results/bench"))
     p.add_argument("--worker", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
@@ -89,6 +96,44 @@ def time_case(case, device, repeats: int, warmup: int) -> dict[str, list[float]]
             times[side].append(timed(fn, ctx, device))
             log.info("%s %s run %d: %.2f s", case.name, side, i, times[side][-1])
     return times
+
+
+# The engine's strategies (EnginePlan fields) a device's plan chooses among; --variants times
+# ours under each one, so a new device's entry in PLANS is chosen by measurement.
+VARIANTS = {
+    name: {"channels_last": last, "vmap_meta_batch": vmap, "eval_tasks_at_once": group}
+    for name, last, vmap, group in (
+        ("loop, channels-last", True, False, 1),
+        ("loop, NCHW", False, False, 1),
+        ("vmap, 50 eval tasks", False, True, 50),
+    )
+}
+
+
+@contextmanager
+def plan_variant(device, fields: dict):
+    """The engine runs ``device``'s plan with ``fields`` replaced, inside the block."""
+    saved = PLANS.get(device.type)
+    PLANS[device.type] = dataclasses.replace(plan_for(device), **fields)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del PLANS[device.type]
+        else:
+            PLANS[device.type] = saved
+
+
+def time_variants(case, device, repeats: int) -> dict[str, float]:
+    """Median seconds of ours under each of VARIANTS (after one untimed run each)."""
+    ctx = C.build(case, torch.float32, device)
+    out = {}
+    for name, fields in VARIANTS.items():
+        with plan_variant(device, fields):
+            timed(C.ours, ctx, device)
+            out[name] = statistics.median(timed(C.ours, ctx, device) for _ in range(repeats))
+        log.info("%s variant %s: %.3f s", case.name, name, out[name])
+    return out
 
 
 CONVOLUTION_OPS = ("aten::convolution", "aten::convolution_backward")
@@ -196,6 +241,8 @@ def main(argv=None) -> None:
         memory = {side: peak_memory(name, side, argv) for side in SIDES}
         convolutions = convolution_seconds(case, device)
         summary["cases"][name] = summarise(case, times, memory, convolutions)
+        if args.variants:
+            summary.setdefault("variants", {})[name] = time_variants(case, device, args.repeats)
         log.info("%s: %s", name, json.dumps(summary["cases"][name]))
     summary["projection"] = projected_table4(summary["cases"])
     args.out.mkdir(parents=True, exist_ok=True)

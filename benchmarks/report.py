@@ -68,6 +68,7 @@ def markdown_table(summary: dict) -> str:
             f"Projected paper-profile table4 on this device: ours {proj['ours_hours_table4']:.0f} "
             f"h, reference {proj['reference_hours_table4']:.0f} h (60 runs).",
         ]
+    lines += variants_table(summary)
     lines += [
         "",
         "ours in convolutions: the part of one run of ours spent in convolution forward and "
@@ -78,3 +79,23 @@ def markdown_table(summary: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def variants_table(summary: dict) -> list[str]:
+    """Ours under each engine plan variant (``--variants``), the fastest marked."""
+    variants = summary.get("variants")
+    if not variants:
+        return []
+    names = list(next(iter(variants.values())))
+    lines = [
+        "",
+        "Ours under each engine plan variant (median seconds; * the fastest):",
+        "",
+        "| case | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for case, times in variants.items():
+        best = min(times, key=times.get)
+        cells = [_fmt_s(times[n]) + (" *" if n == best else "") for n in names]
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return lines
