@@ -44,24 +44,14 @@ def profile_section(profile_name: str, params_dir: Path = PARAMS) -> dict[str, A
 
 
 def benchmark(name: str, params_dir: Path = PARAMS) -> dict[str, Any]:
-    benchmarks = spec(params_dir)["benchmarks"]
-    if name not in benchmarks:
-        raise ConfigError(
-            f"unknown benchmark {name!r} in {params_dir / 'continual.yaml'}; "
-            f"known: {', '.join(sorted(benchmarks))}"
-        )
-    return benchmarks[name]
+    source = params_dir / "continual.yaml"
+    return pipeline.named_entry(spec(params_dir)["benchmarks"], name, "benchmark", source)
 
 
 def run_entry(run: str, params_dir: Path = PARAMS) -> dict[str, Any]:
     """A run's entry; a run ``from`` another is that run's entry with its own merged over it."""
-    runs = spec(params_dir)["runs"]
-    if run not in runs:
-        raise ConfigError(
-            f"unknown continual run {run!r} in {params_dir / 'continual.yaml'}; "
-            f"known: {', '.join(sorted(runs))}"
-        )
-    entry = dict(runs[run])
+    runs, source = spec(params_dir)["runs"], params_dir / "continual.yaml"
+    entry = dict(pipeline.named_entry(runs, run, "continual run", source))
     parent = entry.pop("from", None)
     known = {"all", *spec(params_dir)["benchmarks"]}
     for key in entry:

@@ -65,15 +65,17 @@ def reported(params_dir: Path = PARAMS) -> dict[str, Any]:
     return _read(params_dir / "reported" / "sparse_maml.yaml")
 
 
+def named_entry(entries: dict[str, Any], name: str, kind: str, source: Path) -> Any:
+    """``entries[name]``, or a ConfigError naming the ``kind``, the file and the known names."""
+    if name not in entries:
+        known = ", ".join(sorted(entries))
+        raise ConfigError(f"unknown {kind} {name!r} in {source}; known: {known}")
+    return entries[name]
+
+
 def run_entry(run: str, params_dir: Path = PARAMS) -> dict[str, Any]:
     """A run's own entry; a variant is its ``from`` method's entry with its overrides."""
-    runs = fewshot(params_dir)["runs"]
-    if run not in runs:
-        raise ConfigError(
-            f"unknown run {run!r} in {params_dir / 'fewshot.yaml'}; "
-            f"known: {', '.join(sorted(runs))}"
-        )
-    entry = dict(runs[run])
+    entry = dict(named_entry(fewshot(params_dir)["runs"], run, "run", params_dir / "fewshot.yaml"))
     parent = entry.pop("from", None)
     return deep_merge(run_entry(parent, params_dir), entry) if parent else entry
 
