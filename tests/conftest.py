@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -22,3 +23,22 @@ def _deterministic_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def prepared_data(tmp_path_factory):
+    """``prepared_data(*datasets)``: a fresh data root with ``datasets`` prepared from the
+    offline mirror (``WHERETOLEARN_MIRROR``, else ../shared/data; skipped without either)."""
+    from wheretolearn.data import prepare
+
+    def prepare_into(*datasets: str) -> Path:
+        if not os.environ.get("WHERETOLEARN_MIRROR"):
+            if not SHARED_DATA.is_dir():
+                pytest.skip("no data mirror: set WHERETOLEARN_MIRROR to the offline data folder")
+            os.environ["WHERETOLEARN_MIRROR"] = str(SHARED_DATA)
+        root = tmp_path_factory.mktemp("data")
+        for name in datasets:
+            prepare(name, root)
+        return root
+
+    return prepare_into

@@ -7,7 +7,6 @@ params breaks this test. Also exercises the command line end to end.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,8 @@ DATASET = "omniglot-small-rot"
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from wheretolearn.data import prepare
-
-    if not os.environ.get("WHERETOLEARN_MIRROR"):
-        shared = ROOT.parent / "shared" / "data"
-        if not shared.is_dir():
-            pytest.skip("no data mirror: set WHERETOLEARN_MIRROR to a folder holding omniglot/")
-        os.environ["WHERETOLEARN_MIRROR"] = str(shared)
-    root = tmp_path_factory.mktemp("data")
-    prepare(DATASET, root)
-    return root
+def data_root(prepared_data):
+    return prepared_data(DATASET)
 
 
 @pytest.mark.slow

@@ -9,15 +9,11 @@ coordinates (the gradient sparsity the paper is about).
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import yaml
 
 from wheretolearn.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
 
 STREAM = {
     "benchmark": "rotations",
@@ -39,18 +35,8 @@ METHODS = {
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from wheretolearn.data import prepare
-
-    if not os.environ.get("WHERETOLEARN_MIRROR"):
-        shared = ROOT.parent / "shared" / "data"
-        if not shared.is_dir():
-            pytest.skip("no data mirror: set WHERETOLEARN_MIRROR to a folder holding mnist/")
-        os.environ["WHERETOLEARN_MIRROR"] = str(shared)
-    root = tmp_path_factory.mktemp("data")
-    prepare("mnist-test", root)
-    prepare("mnist-digits", root)
-    return root
+def data_root(prepared_data):
+    return prepared_data("mnist-test", "mnist-digits")
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
