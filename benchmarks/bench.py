@@ -101,13 +101,21 @@ def time_case(case, device, repeats: int, warmup: int) -> dict[str, list[float]]
 # The engine's strategies (EnginePlan fields) a device's plan chooses among; --variants times
 # ours under each one, so a new device's entry in PLANS is chosen by measurement.
 VARIANTS = {
-    name: {"channels_last": last, "vmap_meta_batch": vmap, "eval_tasks_at_once": group}
-    for name, last, vmap, group in (
-        ("loop, channels-last", True, False, 1),
-        ("loop, NCHW", False, False, 1),
-        ("vmap, 50 eval tasks", False, True, 50),
+    name: {
+        "channels_last": last,
+        "vmap_meta_batch": vmap,
+        "eval_tasks_at_once": group,
+        "compile_mode": compiled,
+    }
+    for name, last, vmap, group, compiled in (
+        ("loop, channels-last", True, False, 1, None),
+        ("loop, NCHW", False, False, 1, None),
+        ("vmap, 50 eval tasks", False, True, 50, None),
+        ("loop, compiled steps", True, False, 1, "default"),
+        ("loop, CUDA graphs", False, False, 1, "reduce-overhead"),
     )
 }
+GPU_ONLY = {"loop, CUDA graphs"}
 
 
 @contextmanager
@@ -125,10 +133,13 @@ def plan_variant(device, fields: dict):
 
 
 def time_variants(case, device, repeats: int) -> dict[str, float]:
-    """Median seconds of ours under each of VARIANTS (after one untimed run each)."""
+    """Median seconds of ours under each of VARIANTS (after one untimed run each, which
+    compiles where the variant compiles)."""
     ctx = C.build(case, torch.float32, device)
     out = {}
     for name, fields in VARIANTS.items():
+        if name in GPU_ONLY and device.type != "cuda":
+            continue
         with plan_variant(device, fields):
             timed(C.ours, ctx, device)
             out[name] = statistics.median(timed(C.ours, ctx, device) for _ in range(repeats))

@@ -86,7 +86,7 @@ def variants_table(summary: dict) -> list[str]:
     variants = summary.get("variants")
     if not variants:
         return []
-    names = list(next(iter(variants.values())))
+    names = list(dict.fromkeys(n for times in variants.values() for n in times))
     lines = [
         "",
         "Ours under each engine plan variant (median seconds; * the fastest):",
@@ -96,6 +96,8 @@ def variants_table(summary: dict) -> list[str]:
     ]
     for case, times in variants.items():
         best = min(times, key=times.get)
-        cells = [_fmt_s(times[n]) + (" *" if n == best else "") for n in names]
+        cells = [
+            (_fmt_s(times[n]) + (" *" if n == best else "")) if n in times else "-" for n in names
+        ]
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
     return lines

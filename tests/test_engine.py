@@ -114,6 +114,25 @@ def test_first_order_adaptation_from_the_gradient_sum_matches_step_by_step(metho
     )
 
 
+@pytest.mark.parametrize("method", METHODS[:2], ids=lambda m: m["name"])
+def test_compiled_steps_give_the_eager_numbers(method):
+    """A plan that compiles the step gradient (here with the aot_eager backend, which traces
+    and runs the same operators without generating code) adapts and evaluates as eagerly."""
+    eager = adapt_outer_gradients(method, adapt)
+    saved = PLANS["cpu"]
+    PLANS["cpu"] = EnginePlan(
+        True, False, 1, "", compile_mode="default", compile_backend="aot_eager"
+    )
+    try:
+        compiled = adapt_outer_gradients(method, adapt)
+        accuracies = evaluate_with(PLANS["cpu"], method, count=2, steps=3)
+    finally:
+        PLANS["cpu"] = saved
+    for ours, theirs in zip(compiled, eager, strict=True):
+        assert_close_dicts(ours, theirs, rtol=0, atol=1e-13)
+    assert accuracies == evaluate_with(saved, method, count=2, steps=3)
+
+
 class SignStep(MAML):
     """A rule with its own (non-linear) step: adapt() must take it step by step."""
 

@@ -30,6 +30,12 @@ class EnginePlan:
         (0: batches are built in the training process, on the critical path).
     pin_memory:
         Episode batches in page-locked host memory, so the copy to the device is asynchronous.
+    compile_mode:
+        None: eager inner steps. Otherwise the per-task loop's step gradient (fixed shapes) is
+        ``torch.compile``-d with this mode ("default"; "reduce-overhead" replays it as a CUDA
+        graph on a GPU).
+    compile_backend:
+        ``torch.compile``'s backend ("inductor"; tests use "aot_eager", which compiles nothing).
     """
 
     channels_last: bool
@@ -38,17 +44,19 @@ class EnginePlan:
     measured: str
     loader_workers: int = 0
     pin_memory: bool = False
+    compile_mode: str | None = None
+    compile_backend: str = "inductor"
 
 
 PLANS: dict[str, EnginePlan] = {
-    # 2-core CPU, torch 2.13: channels-last gave 1.25x on the loop (20x faster max-pooling);
-    # vmap over 2-4 tasks was 1.3-1.7x slower than the loop and doubled memory; two task
-    # threads +6-8% at 28x28, slower at 84x84; torch.compile's step slower than eager
-    # (benchmarks/README.md). A loader worker made a smoke Omniglot run slower (26.0 s against
-    # 23.8 s): on 2 cores it takes a core from the training step.
+    # 2-core CPU, torch 2.13 (benchmarks/README.md, `bench.py --variants`): the channels-last
+    # loop beats NCHW by 1.5x (20x faster max-pooling) and vmap by 2.2-2.6x; two task
+    # threads +6-8% at 28x28, slower at 84x84; compiled steps 1.25-1.3x slower than eager;
+    # a loader worker made a smoke Omniglot run slower (26.0 s against 23.8 s): on 2 cores it
+    # takes a core from the training step.
     "cpu": EnginePlan(True, False, 1, "2-core CPU, torch 2.13.0", loader_workers=0),
-    # Unmeasured: the usual GPU wins (kernels over many tasks at once). Run `nox -s bench` on
-    # the GPU and correct this entry from results/bench/summary.json.
+    # Unmeasured: the usual GPU wins (kernels over many tasks at once). Run
+    # `nox -s bench -- --full --variants` on the GPU and set this entry to the fastest variant.
     "cuda": EnginePlan(
         False, True, 50, "not measured (no GPU in the sessions so far)", 4, pin_memory=True
     ),

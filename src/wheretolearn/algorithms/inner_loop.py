@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from wheretolearn.algorithms.engine import channels_last_strides
+from wheretolearn.algorithms.engine import channels_last_strides, model_device, plan_for
 from wheretolearn.algorithms.rules import Modulation, UpdateRule
 
 Params = dict[str, torch.Tensor]
@@ -115,10 +117,12 @@ def detached_steps(
     through :func:`apply_rule`.
     """
     names = rule.adapted
+    gradients = step_gradients(model, names)
     phi = {n: t.detach() for n, t in theta.items()}
     layout = _layout(x)
     for name in names:
-        phi[name] = phi[name].clone(memory_format=layout(phi[name])).requires_grad_()
+        phi[name] = phi[name].clone(memory_format=layout(phi[name]))
+        phi[name].requires_grad_(gradients is None)
     adapted = [phi[n] for n in names]
     with torch.no_grad():
         scales = [_like(modulation[n], phi[n], layout(phi[n])) for n in names]
@@ -126,7 +130,10 @@ def detached_steps(
         total = [torch.zeros_like(p) for p in adapted] if sum_gradients else None
     linear = linear_steps(rule)
     for k in range(steps):
-        grads = task_gradients(model, phi, x, y, names)
+        if gradients is None:
+            grads = task_gradients(model, phi, x, y, names)
+        else:
+            grads = gradients({n: phi[n] for n in names}, phi, x, y)
         with torch.no_grad():
             if linear:
                 torch._foreach_addcmul_(adapted, scales, list(grads.values()), value=-1.0)
@@ -137,6 +144,34 @@ def detached_steps(
                 torch._foreach_add_(total, list(grads.values()))
     phi = {n: t.detach() for n, t in phi.items()}
     return phi, None if total is None else dict(zip(names, total, strict=True))
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def step_gradients(model: nn.Module, names: list[str]):
+    """The inner loss's gradients for ``names`` as one compiled function, where the device's
+    plan compiles steps (``fn(adapted, phi, x, y) -> {name: grad}``, ``adapted`` overriding
+    those names in ``phi``); None where it runs them eagerly. Compiled once per model, names
+    and plan; shapes are fixed per task, so a run compiles once per episode shape."""
+    plan = plan_for(model_device(model))
+    if plan.compile_mode is None:
+        return None
+    key = (tuple(names), plan.compile_mode, plan.compile_backend)
+    cache = _COMPILED.setdefault(model, {})
+    if key not in cache:
+
+        def loss(adapted: Params, phi: Params, x: torch.Tensor, y: torch.Tensor):
+            return inner_loss(model, {**phi, **adapted}, x, y)
+
+        cache[key] = torch.compile(
+            torch.func.grad(loss),
+            mode=plan.compile_mode,
+            backend=plan.compile_backend,
+            dynamic=False,
+            fullgraph=True,
+        )
+    return cache[key]
 
 
 def _layout(x: torch.Tensor):
