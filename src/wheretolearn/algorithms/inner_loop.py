@@ -114,7 +114,8 @@ def detached_steps(
 
     Returns ``phi_K`` (no graph) and, with ``sum_gradients``, ``sum_k g_k`` per adapted tensor.
     The base step runs as one fused multiply-add over all tensors; other rules' steps run
-    through :func:`apply_rule`.
+    through :func:`apply_rule`. The gradients are compiled where the device's plan says so
+    (:func:`step_gradients`).
     """
     names = rule.adapted
     gradients = step_gradients(model, names)
