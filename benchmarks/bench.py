@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cases as C  # noqa: E402
 from report import markdown_table, projected_table4  # noqa: E402
 
-from wheretolearn.algorithms.engine import PLANS, plan_for  # noqa: E402
+from wheretolearn.algorithms.engine import plan_for, using_plan  # noqa: E402
 from wheretolearn.allocator import ENV as ALLOCATOR_ENV  # noqa: E402
 from wheretolearn.allocator import tune_allocator  # noqa: E402
 from wheretolearn.runtime import resolve_device  # noqa: E402
@@ -118,20 +117,6 @@ VARIANTS = {
 GPU_ONLY = {"loop, CUDA graphs"}
 
 
-@contextmanager
-def plan_variant(device, fields: dict):
-    """The engine runs ``device``'s plan with ``fields`` replaced, inside the block."""
-    saved = PLANS.get(device.type)
-    PLANS[device.type] = dataclasses.replace(plan_for(device), **fields)
-    try:
-        yield
-    finally:
-        if saved is None:
-            del PLANS[device.type]
-        else:
-            PLANS[device.type] = saved
-
-
 def time_variants(case, device, repeats: int) -> dict[str, float]:
     """Median seconds of ours under each of VARIANTS (after one untimed run each, which
     compiles where the variant compiles)."""
@@ -140,7 +125,7 @@ def time_variants(case, device, repeats: int) -> dict[str, float]:
     for name, fields in VARIANTS.items():
         if name in GPU_ONLY and device.type != "cuda":
             continue
-        with plan_variant(device, fields):
+        with using_plan(device, dataclasses.replace(plan_for(device), **fields)):
             timed(C.ours, ctx, device)
             out[name] = statistics.median(timed(C.ours, ctx, device) for _ in range(repeats))
         log.info("%s variant %s: %.3f s", case.name, name, out[name])

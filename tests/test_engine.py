@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from wheretolearn.algorithms import episodic
-from wheretolearn.algorithms.engine import PLANS, EnginePlan
+from wheretolearn.algorithms.engine import PLANS, EnginePlan, using_plan
 from wheretolearn.algorithms.inner_loop import adapt, adapt_detached, inner_step
 from wheretolearn.algorithms.rules import build_rule
 from wheretolearn.algorithms.rules.maml import MAML
@@ -119,18 +119,13 @@ def test_compiled_steps_give_the_eager_numbers(method):
     """A plan that compiles the step gradient (here with the aot_eager backend, which traces
     and runs the same operators without generating code) adapts and evaluates as eagerly."""
     eager = adapt_outer_gradients(method, adapt)
-    saved = PLANS["cpu"]
-    PLANS["cpu"] = EnginePlan(
-        True, False, 1, "", compile_mode="default", compile_backend="aot_eager"
-    )
-    try:
+    plan = EnginePlan(True, False, 1, "", compile_mode="default", compile_backend="aot_eager")
+    with using_plan("cpu", plan):
         compiled = adapt_outer_gradients(method, adapt)
-        accuracies = evaluate_with(PLANS["cpu"], method, count=2, steps=3)
-    finally:
-        PLANS["cpu"] = saved
     for ours, theirs in zip(compiled, eager, strict=True):
         assert_close_dicts(ours, theirs, rtol=0, atol=1e-13)
-    assert accuracies == evaluate_with(saved, method, count=2, steps=3)
+    accuracies = evaluate_with(plan, method, count=2, steps=3)
+    assert accuracies == evaluate_with(PLANS["cpu"], method, count=2, steps=3)
 
 
 class SignStep(MAML):
@@ -153,9 +148,7 @@ def test_a_rule_with_its_own_step_keeps_it():
 
 
 def evaluate_with(plan, method, count=5, steps=6, dtype=torch.float64, batch_size=1):
-    saved = PLANS["cpu"]
-    PLANS["cpu"] = plan
-    try:
+    with using_plan("cpu", plan):
         model, rule = make(method, dtype)
         data = tasks(count, dtype)
         batches = [
@@ -164,8 +157,6 @@ def evaluate_with(plan, method, count=5, steps=6, dtype=torch.float64, batch_siz
         ]
         torch.manual_seed(7)
         return episodic.evaluate_tasks(model, rule, batches, steps)
-    finally:
-        PLANS["cpu"] = saved
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ measurements behind each entry.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +68,22 @@ PLANS: dict[str, EnginePlan] = {
 def plan_for(device: torch.device | str) -> EnginePlan:
     """The plan for ``device`` (CPU's for device types without an entry)."""
     return PLANS.get(torch.device(device).type, PLANS["cpu"])
+
+
+@contextmanager
+def using_plan(device: torch.device | str, plan: EnginePlan) -> Iterator[None]:
+    """Inside the block, the engine runs ``plan`` on ``device``'s type (the benchmark's
+    variants and the tests' comparisons of strategies); the table is restored after."""
+    kind = torch.device(device).type
+    saved = PLANS.get(kind)
+    PLANS[kind] = plan
+    try:
+        yield
+    finally:
+        if saved is None:
+            del PLANS[kind]
+        else:
+            PLANS[kind] = saved
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
