@@ -53,7 +53,8 @@ class EnginePlan:
 PLANS: dict[str, EnginePlan] = {
     # 2-core CPU, torch 2.13 (benchmarks/README.md, `bench.py --variants`): the channels-last
     # loop beats NCHW by 1.5x (20x faster max-pooling) and vmap by 2.2-2.6x; two task
-    # threads +6-8% at 28x28, slower at 84x84; compiled steps 1.25-1.3x slower than eager;
+    # threads +6-8% at 28x28, slower at 84x84; compiled steps 1.25-1.3x slower than eager at
+    # 84x84, between 8% faster and 30% slower at 28x28;
     # a loader worker made a smoke Omniglot run slower (26.0 s against 23.8 s): on 2 cores it
     # takes a core from the training step.
     "cpu": EnginePlan(True, False, 1, "2-core CPU, torch 2.13.0", loader_workers=0),
