@@ -67,10 +67,21 @@ def install_project(session: nox.Session, *extras: str, data: bool = True) -> No
     session.install("--no-deps", *NO_DEPS)
 
 
+LINTED = ["src", "tests", "benchmarks", "noxfile.py"]
+
+
+def run_lint(session: nox.Session) -> None:
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
+    session.run("snakemake", "--lint", "--config", "profile=smoke")
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Unit, integration and real-data learning tests."""
+    """Lint (as ``lint``), then the unit, integration and real-data learning tests: the CI
+    command. ``nox -s tests -- <pytest args>`` passes them to pytest."""
     install_project(session, "test", "pipeline")
+    run_lint(session)
     session.run("pytest", *session.posargs)
 
 
@@ -78,9 +89,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, snakemake --lint."""
     install_project(session, "test", "pipeline", data=False)
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
-    session.run("snakemake", "--lint", "--config", "profile=smoke")
+    run_lint(session)
 
 
 SMOKE_TARGETS = ["tables"]  # every built table and figure, few-shot and continual
@@ -118,3 +127,11 @@ def bench(session: nox.Session) -> None:
     Quick CPU defaults; ``nox -s bench -- --full`` for the GPU values (see benchmarks/)."""
     install_project(session, "test", data=False)
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def startup(session: nox.Session) -> None:
+    """Start-up of the commands and of one smoke job against a baseline revision:
+    results/bench/startup.{json,md} (``-- --baseline REV``)."""
+    install_project(session, "pipeline")
+    session.run("python", "benchmarks/startup.py", *session.posargs)

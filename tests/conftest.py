@@ -6,6 +6,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+pytest_plugins = ["ci_skips"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,7 +1,8 @@
 """Command line: ``python -m wheretolearn <command> ...``.
 
-Each command lives in its own module and registers itself through a ``register(subparsers)``
-function, so this file stays a thin dispatcher. Hyperparameters never come from flags: they come
+Every command's flags are declared here; its implementation is imported only when it runs, as
+``module:function``, so that ``--help`` and the light commands never import torch (a job's
+start-up is part of every Snakemake job). Hyperparameters never come from flags: they come
 from a params YAML (see :mod:`wheretolearn.config`); flags only say where things are.
 """
 
@@ -11,24 +12,126 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 
-COMMAND_MODULES = (
-    "wheretolearn.train",
-    "wheretolearn.continual",
-    "wheretolearn.evaluate",
-    "wheretolearn.data.cli",
-    "wheretolearn.tables",
-    "wheretolearn.continual_pipeline",
-    "wheretolearn.figures",
-)
+Parser = argparse.ArgumentParser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wheretolearn", description=__doc__.splitlines()[0])
+def _run(target: str) -> Callable[[argparse.Namespace], int]:
+    """The command function ``module:function``, imported when called."""
+
+    def run(args: argparse.Namespace) -> int:
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)(args)
+
+    run.target = target  # type: ignore[attr-defined]
+    return run
+
+
+def add_common_flags(parser: Parser) -> None:
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="prepared datasets (default: $WHERETOLEARN_DATA or ./data)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one params key, e.g. train.epochs=2 (recorded in the run)",
+    )
+
+
+def add_run_flags(parser: Parser) -> None:
+    """The flags of a command that trains one run into a (resumable) run folder."""
+    parser.add_argument("--params", required=True, help="params YAML of the run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="run folder (resumed if it exists)")
+    parser.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="if --out holds a run of other parameters, move it aside and restart",
+    )
+    add_common_flags(parser)
+
+
+def _runs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="meta-train one method on one dataset with one seed")
+    add_run_flags(p)
+    p.set_defaults(func=_run("wheretolearn.train:_main"))
+    p = sub.add_parser("continual", help="learn one continual-learning stream with one seed")
+    add_run_flags(p)
+    p.set_defaults(func=_run("wheretolearn.continual:_main"))
+    p = sub.add_parser("evaluate", help="test a trained run's best checkpoint on a dataset")
+    p.add_argument("--run", required=True, help="run folder written by `train`")
+    p.add_argument("--dataset", default=None, help="target dataset (default: the training one)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", default=None, help="result JSON (default: in the run folder)")
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(func=_run("wheretolearn.evaluate:_main"))
+
+
+def _data(sub: argparse._SubParsersAction) -> None:
+    from wheretolearn.data import registry  # a JSON file: no torch
+
+    parser = sub.add_parser("data", help="list, download and prepare datasets")
+    data = parser.add_subparsers(dest="data_command", required=True)
+    root_help = "data root (default: $WHERETOLEARN_DATA or ./data)"
+    lister = data.add_parser("list", help="each dataset, its sources, and whether it is here")
+    lister.add_argument("--root", help=root_help)
+    lister.set_defaults(func=_run("wheretolearn.data.cli:run_list"))
+    prep = data.add_parser("prepare", help="fetch (mirror first, then network) and prepare")
+    prep.add_argument("names", nargs="+", metavar="NAME", choices=registry.names())
+    prep.add_argument("--root", help=root_help)
+    prep.add_argument("--force", action="store_true", help="prepare again even if verified")
+    prep.add_argument(
+        "--trust-unverified",
+        action="store_true",
+        help="accept raw files that have no trusted md5 in the registry (md5: null)",
+    )
+    prep.set_defaults(func=_run("wheretolearn.data.cli:run_prepare"))
+
+
+def _pipeline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compose", help="write one run's parameters from params/ and a profile")
+    p.add_argument("--run", required=True)
+    p.add_argument("--shots", type=int, required=True)
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_run("wheretolearn.tables:_compose_main"))
+    p = sub.add_parser(
+        "compose-continual", help="write one continual run's parameters from params/ and a profile"
+    )
+    p.add_argument("--run", required=True)
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_run("wheretolearn.continual_pipeline:_compose_main"))
+    p = sub.add_parser("table", help="aggregate a table's results beside the paper's values")
+    p.add_argument("table")
+    p.add_argument("--profile", required=True)
+    p.set_defaults(func=_run("wheretolearn.tables:_table_main"))
+    p = sub.add_parser("figure", help="draw a figure from results files")
+    p.add_argument("figure")
+    p.add_argument("--profile", required=True)
+    p.set_defaults(func=_run("wheretolearn.figures:_main"))
+    p = sub.add_parser("metrics", help="the tables' means as one JSON (for `dvc metrics`)")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--loop", choices=["fewshot", "continual"], default="fewshot")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_run("wheretolearn.tables:_metrics_main"))
+    p = sub.add_parser("pull", help="dvc pull a profile's cached artifacts; mark them current")
+    p.add_argument("--profile", default="smoke")
+    p.set_defaults(func=_run("wheretolearn.tables:_pull_main"))
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="wheretolearn", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for add in (_runs, _data, _pipeline):
+        add(sub)
     return parser
 
 

@@ -30,7 +30,7 @@ from wheretolearn.checkpoint import load, save_atomic, write_text_atomic
 from wheretolearn.config import ContinualConfig, load_config, parse_continual_config
 from wheretolearn.models import build_continual_model
 from wheretolearn.runtime import derive_seed, resolve_device
-from wheretolearn.train import _check_run_folder, add_run_flags, parse_overrides
+from wheretolearn.train import _check_run_folder, parse_overrides
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +142,3 @@ def _main(args: argparse.Namespace) -> int:
     keys = ("retained_accuracy", "bti", "final_accuracy", "wall_s")
     print(json.dumps({k: round(result[k], 3) for k in keys}))
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("continual", help="learn one continual-learning stream with one seed")
-    add_run_flags(p)
-    p.set_defaults(func=_main)

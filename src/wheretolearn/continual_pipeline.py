@@ -196,14 +196,3 @@ def _compose_main(args: argparse.Namespace) -> int:
     params = compose(args.run, args.benchmark, args.profile)
     write_text_atomic(Path(args.out), yaml.safe_dump(params, sort_keys=False))
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compose-continual", help="write one continual run's parameters from params/ and a profile"
-    )
-    p.add_argument("--run", required=True)
-    p.add_argument("--benchmark", required=True)
-    p.add_argument("--profile", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_compose_main)

@@ -100,13 +100,3 @@ def _main(args: argparse.Namespace) -> int:
     write_text_atomic(out, json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "sparsity_per_tensor"}))
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="test a trained run's best checkpoint on a dataset")
-    p.add_argument("--run", required=True, help="run folder written by `train`")
-    p.add_argument("--dataset", default=None, help="target dataset (default: the training one)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--out", default=None, help="result JSON (default: in the run folder)")
-    p.add_argument("--data-root", default=None)
-    p.set_defaults(func=_main)

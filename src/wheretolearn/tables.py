@@ -231,24 +231,3 @@ def _compose_main(args: argparse.Namespace) -> int:
 def _pull_main(args: argparse.Namespace) -> int:
     pipeline.pull_cached(args.profile)
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pull", help="dvc pull a profile's cached artifacts; mark them current")
-    p.add_argument("--profile", default="smoke")
-    p.set_defaults(func=_pull_main)
-    p = sub.add_parser("table", help="aggregate a table's results beside the paper's values")
-    p.add_argument("table")
-    p.add_argument("--profile", required=True)
-    p.set_defaults(func=_table_main)
-    p = sub.add_parser("metrics", help="the tables' means as one JSON (for `dvc metrics`)")
-    p.add_argument("--profile", required=True)
-    p.add_argument("--loop", choices=["fewshot", "continual"], default="fewshot")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_metrics_main)
-    p = sub.add_parser("compose", help="write one run's parameters from params/ and a profile")
-    p.add_argument("--run", required=True)
-    p.add_argument("--shots", type=int, required=True)
-    p.add_argument("--profile", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_compose_main)

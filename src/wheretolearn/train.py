@@ -205,37 +205,3 @@ def _main(args: argparse.Namespace) -> int:
     )
     print(json.dumps(summary["final"] | {"best_val_accuracy": summary["best_val_accuracy"]}))
     return 0
-
-
-def add_common_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-root",
-        default=None,
-        help="prepared datasets (default: $WHERETOLEARN_DATA or ./data)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one params key, e.g. train.epochs=2 (recorded in the run)",
-    )
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="meta-train one method on one dataset with one seed")
-    add_run_flags(p)
-    p.set_defaults(func=_main)
-
-
-def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of a command that trains one run into a (resumable) run folder."""
-    parser.add_argument("--params", required=True, help="params YAML of the run")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="run folder (resumed if it exists)")
-    parser.add_argument(
-        "--replace-stale",
-        action="store_true",
-        help="if --out holds a run of other parameters, move it aside and restart",
-    )
-    add_common_flags(parser)

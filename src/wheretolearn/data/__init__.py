@@ -10,30 +10,38 @@ The public API::
     dataset_names() -> list[str]
     build_stream(stream_config, seed, root=None) -> Stream  (continual-learning tasks)
 
-``compat`` is applied first: it repairs torchvision/torchmeta on a CPU-only torch 2.13.
+Each name is imported from its module on first use, so that a command importing one part of
+the data layer (``data list``, the registry) does not pay for the others (torch, h5py).
+torchvision and torchmeta are not imported by this package; code that imports them applies
+:func:`wheretolearn.data.compat.apply` first (repairs for a CPU-only torch 2.13).
 """
 
-from wheretolearn.data import compat
+from __future__ import annotations
 
-compat.apply()
+import importlib
 
-from wheretolearn.data.api import DatasetInfo, describe, episode_loader, load_arrays  # noqa: E402
-from wheretolearn.data.episodes import TaskBatch  # noqa: E402
-from wheretolearn.data.prepare import prepare, problems, resolve_root  # noqa: E402
-from wheretolearn.data.registry import names as dataset_names  # noqa: E402
-from wheretolearn.data.streams import Stream, Task, build_stream  # noqa: E402
+_EXPORTS = {
+    "DatasetInfo": "api",
+    "describe": "api",
+    "episode_loader": "api",
+    "load_arrays": "api",
+    "TaskBatch": "episodes",
+    "prepare": "preparation",
+    "problems": "preparation",
+    "resolve_root": "preparation",
+    "dataset_names": ("registry", "names"),
+    "Stream": "streams",
+    "Task": "streams",
+    "build_stream": "streams",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "DatasetInfo",
-    "Stream",
-    "Task",
-    "TaskBatch",
-    "build_stream",
-    "dataset_names",
-    "describe",
-    "episode_loader",
-    "load_arrays",
-    "prepare",
-    "problems",
-    "resolve_root",
-]
+
+def __getattr__(name: str):
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value

@@ -9,14 +9,13 @@ import numpy as np
 
 from wheretolearn.data import registry, store
 from wheretolearn.data.episodes import (
-    ArrayClassDataset,
+    ClassPool,
     EpisodeLoader,
     EpisodeSampler,
-    Rotation,
     SeededEpisodes,
     ToFloatTensor,
 )
-from wheretolearn.data.prepare import require_prepared
+from wheretolearn.data.preparation import require_prepared
 from wheretolearn.errors import DatasetError
 
 _cache: dict[tuple, tuple[list[str], list[np.ndarray]]] = {}
@@ -97,14 +96,8 @@ def episode_loader(
     """
     spec = registry.get(name)
     names, arrays = _split_arrays(name, split, root, download)
-    augment = [Rotation(list(spec.rotations))] if split in spec.rotate_splits else None
-    classes = ArrayClassDataset(
-        arrays,
-        names,
-        split,
-        _transform(spec, image_size, normalisation),
-        class_augmentations=augment,
-    )
+    rotations = spec.rotations if split in spec.rotate_splits else ()
+    classes = ClassPool(arrays, names, _transform(spec, image_size, normalisation), rotations)
     if ways > len(classes):
         raise DatasetError(f"{name} {split} has {len(classes)} classes, fewer than ways={ways}")
     smallest = min(len(a) for a in arrays)

@@ -10,25 +10,6 @@ from wheretolearn.data import registry
 log = logging.getLogger(__name__)
 
 
-def register(subparsers) -> None:
-    """Add the ``data`` command and its ``list`` and ``prepare`` subcommands."""
-    parser = subparsers.add_parser("data", help="list, download and prepare datasets")
-    sub = parser.add_subparsers(dest="data_command", required=True)
-    lister = sub.add_parser("list", help="each dataset, its sources, and whether it is here")
-    lister.add_argument("--root", help="data root (default: $WHERETOLEARN_DATA or ./data)")
-    lister.set_defaults(func=run_list)
-    prep = sub.add_parser("prepare", help="fetch (mirror first, then network) and prepare")
-    prep.add_argument("names", nargs="+", metavar="NAME", choices=registry.names())
-    prep.add_argument("--root", help="data root (default: $WHERETOLEARN_DATA or ./data)")
-    prep.add_argument("--force", action="store_true", help="prepare again even if verified")
-    prep.add_argument(
-        "--trust-unverified",
-        action="store_true",
-        help="accept raw files that have no trusted md5 in the registry (md5: null)",
-    )
-    prep.set_defaults(func=run_prepare)
-
-
 def _raw_status(spec: registry.DatasetSpec) -> str:
     from wheretolearn.data.download import checksum_ok, local_candidates
 
@@ -48,7 +29,7 @@ def _origin(spec: registry.DatasetSpec) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one block per dataset."""
-    from wheretolearn.data.prepare import problems, resolve_root
+    from wheretolearn.data.preparation import problems, resolve_root
 
     root = resolve_root(args.root)
     print(f"data root: {root}")
@@ -65,7 +46,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Prepare each named dataset; stops at the first DatasetError (printed by the CLI)."""
-    from wheretolearn.data.prepare import prepare
+    from wheretolearn.data.preparation import prepare
 
     for name in args.names:
         folder = prepare(name, args.root, trust_unverified=args.trust_unverified, force=args.force)

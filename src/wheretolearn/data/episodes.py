@@ -1,11 +1,17 @@
-"""Seeded few-shot episodes with torchmeta's classes: ClassDataset, ClassSplitter, loader.
+"""Seeded few-shot episodes, built exactly as torchmeta 1.8.0's ClassSplitter builds them.
 
 Batch ``i`` of a loader is a pure function of (dataset, split, ways, shots, queries,
 meta_batch_size, seed, i, image size, normalisation): :class:`EpisodeSampler` draws each task's
 classes (in a random order, which fixes the labels 0..ways-1) and a task seed from
-``numpy.random.default_rng([seed, i])``; :class:`SeededEpisodes` builds the task with a fresh
-``ClassSplitter`` seeded by that task seed. torchmeta's splitter also adds ``hash(task)``: the
-task's index here is a tuple of ints, whose hash does not depend on ``PYTHONHASHSEED``.
+``numpy.random.default_rng([seed, i])``; :class:`SeededEpisodes` splits the task's examples as
+a fresh ``ClassSplitter`` seeded by that task seed would. torchmeta's splitter also adds
+``hash(task)``: the task's index here is a tuple of ints, whose hash does not depend on
+``PYTHONHASHSEED``.
+
+torchmeta itself is not imported here: it imports torchvision, whose models import
+``torch._dynamo``, about 1.4 s of every job's start-up for three index computations. The tasks
+are checked against torchmeta's own classes, bit for bit, in the tests; the prepared files stay
+in the format ``torchmeta.datasets`` reads.
 """
 
 from __future__ import annotations
@@ -15,11 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.utils.data
 from torch.utils.data import Sampler
-from torchmeta.transforms import ClassSplitter
-from torchmeta.utils.data import BatchMetaDataLoader, ClassDataset, CombinationMetaDataset
-from torchmeta.utils.data import Dataset as TaskDataset
-from torchmeta.utils.data.task import ConcatTask
 
 
 @dataclass(frozen=True)
@@ -52,102 +55,92 @@ class ToFloatTensor:
 
 
 class Rotation:
-    """Class augmentation in torchmeta's style: rotate a uint8 [H, W, C] image counterclockwise."""
+    """Rotate a uint8 [H, W, C] image counterclockwise by a multiple of 90 degrees."""
 
-    def __init__(self, angle):
-        self._angles = list(angle) if isinstance(angle, list | tuple) else [angle]
-        self.angle = None if isinstance(angle, list | tuple) else angle
-
-    def __iter__(self):
-        return iter(Rotation(angle) for angle in self._angles)
+    def __init__(self, angle: int):
+        self.angle = angle
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return np.rot90(image, k=(self.angle % 360) // 90, axes=(0, 1))
 
     def __repr__(self):
-        return f"Rotation({self.angle if self.angle is not None else self._angles})"
-
-    def __hash__(self):
-        return hash(repr(self))
-
-    def __eq__(self, other):
-        return isinstance(other, Rotation) and repr(self) == repr(other)
+        return f"Rotation({self.angle})"
 
 
-class ArrayClassTask(TaskDataset):
-    """The examples of one class, held in memory; targets are the class index."""
+class ClassPool:
+    """The classes of one meta-split: per-class uint8 arrays [N, H, W, C], each class also
+    rotated by each angle of ``rotations`` as a class of its own (class augmentation).
 
-    def __init__(self, index: int, data: np.ndarray, transform=None):
-        super().__init__(index, transform=transform)
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, i):
-        image = self.data[i]
-        if self.transform is not None:
-            image = self.transform(image)
-        target = self.index
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
-
-
-class ArrayClassDataset(ClassDataset):
-    """A torchmeta ClassDataset over per-class uint8 arrays [N, H, W, C] of one meta-split."""
+    Class ``c`` is ``arrays[c % n]``, rotated by ``rotations[c // n - 1]`` when ``c >= n``:
+    torchmeta's ``ClassDataset`` numbering with ``class_augmentations``.
+    """
 
     def __init__(
         self,
         arrays: Sequence[np.ndarray],
         names: Sequence[str],
-        meta_split: str,
-        transform=None,
-        class_augmentations=None,
+        transform: ToFloatTensor,
+        rotations: Sequence[int] = (),
     ):
-        super().__init__(meta_split=meta_split, class_augmentations=class_augmentations)
         self.arrays, self.names, self.transform = list(arrays), list(names), transform
+        self.rotations = [Rotation(angle) for angle in dict.fromkeys(rotations)]
 
     @property
     def num_classes(self) -> int:
         return len(self.arrays)
 
-    def __getitem__(self, index: int) -> ArrayClassTask:
-        data = self.arrays[index % self.num_classes]
-        return ArrayClassTask(index, data, transform=self.get_transform(index, self.transform))
+    def __len__(self) -> int:
+        return self.num_classes * (len(self.rotations) + 1)
+
+    def examples(self, c: int) -> int:
+        return len(self.arrays[c % self.num_classes])
+
+    def image(self, c: int, i: int) -> torch.Tensor:
+        image = self.arrays[c % self.num_classes][i]
+        augment = c // self.num_classes - 1
+        if augment >= 0:
+            image = self.rotations[augment](image)
+        return self.transform(image)
 
 
-class PositionLabel:
-    """Target transform: a class index -> its position in the task's class tuple."""
+class SeededEpisodes(torch.utils.data.Dataset):
+    """Tasks indexed by ``(classes, task_seed)``: torchmeta's ``ClassSplitter`` (shuffled,
+    seeded) over a ``ConcatTask`` of the classes, reproduced index for index, so a task is the
+    same as torchmeta 1.8.0 builds it (tests/data/test_episodes_match_torchmeta.py).
 
-    def __init__(self, classes: Sequence[int]):
-        self.lookup = {c: k for k, c in enumerate(classes)}
+    For the class at position k (label k) with n examples, the examples are permuted by
+    ``RandomState((hash(classes) + c + task_seed) % 2**32)``; the first ``shots`` go to the
+    support set and the next ``queries`` to the query set, each shuffled by one
+    ``RandomState(task_seed)`` shared over the classes of the task, in class order.
+    """
 
-    def __call__(self, target: int) -> int:
-        return self.lookup[target]
+    def __init__(self, pool: ClassPool, ways: int, shots: int, queries: int):
+        self.pool, self.ways, self.shots, self.queries = pool, ways, shots, queries
 
+    def _split(self, classes: tuple[int, ...], task_seed: int):
+        shuffle = np.random.RandomState(seed=task_seed)
+        support, query = [], []
+        for k, c in enumerate(classes):
+            seed = (hash(classes) + hash(c) + task_seed) % (2**32)
+            order = np.random.RandomState(seed).permutation(self.pool.examples(c))
+            for part, start, size in ((support, 0, self.shots), (query, self.shots, self.queries)):
+                picked = order[start : start + size]
+                shuffle.shuffle(picked)
+                part.extend((k, c, int(i)) for i in picked)
+        return support, query
 
-class SeededEpisodes(CombinationMetaDataset):
-    """Tasks indexed by ``(classes, task_seed)``; support/query split by a seeded ClassSplitter."""
-
-    def __init__(self, dataset: ArrayClassDataset, ways: int, shots: int, queries: int):
-        super().__init__(dataset, num_classes_per_task=ways)
-        self.shots, self.queries = shots, queries
+    def _tensors(self, part) -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.stack([self.pool.image(c, i) for _, c, i in part])
+        return images, torch.tensor([k for k, _, _ in part], dtype=torch.int64)
 
     def __getitem__(self, key):
         classes, task_seed = key
-        task = ConcatTask(
-            [self.dataset[c] for c in classes],
-            self.num_classes_per_task,
-            target_transform=PositionLabel(classes),
-        )
-        splitter = ClassSplitter(
-            shuffle=True,
-            num_support_per_class=self.shots,
-            num_query_per_class=self.queries,
-            random_state_seed=task_seed,
-        )
-        return splitter(task)
+        support, query = self._split(tuple(classes), task_seed)
+        return (*self._tensors(support), *self._tensors(query))
+
+
+def _stack_tasks(tasks) -> TaskBatch:
+    return TaskBatch(*(torch.stack(parts) for parts in zip(*tasks, strict=True)))
 
 
 class EpisodeSampler(Sampler):
@@ -184,19 +177,18 @@ class EpisodeLoader:
         pin_memory: bool = False,
     ):
         self.sampler = sampler
-        self.loader = BatchMetaDataLoader(
+        self.loader = torch.utils.data.DataLoader(
             episodes,
             batch_size=sampler.tasks,
             shuffle=False,
             sampler=sampler,
             num_workers=num_workers,
             pin_memory=pin_memory,
+            collate_fn=_stack_tasks,
         )
 
     def __len__(self) -> int:
         return self.sampler.num_batches
 
     def __iter__(self):
-        for batch in self.loader:
-            (sx, sy), (qx, qy) = batch["support"], batch["query"]
-            yield TaskBatch(support_x=sx, support_y=sy, query_x=qx, query_y=qy)
+        return iter(self.loader)

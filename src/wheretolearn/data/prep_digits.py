@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from wheretolearn.data import store
-from wheretolearn.data.prepare import preparer
+from wheretolearn.data.preparation import preparer
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -16,7 +16,7 @@ from scipy.io import loadmat
 from tqdm.auto import tqdm
 
 from wheretolearn.data import images, registry, store
-from wheretolearn.data.prepare import preparer
+from wheretolearn.data.preparation import preparer
 
 
 def closerlook_rule(num_classes: int) -> dict[str, list[int]]:

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from wheretolearn.data import images, store
-from wheretolearn.data.prepare import preparer
+from wheretolearn.data.preparation import preparer
 
 
 def _check_count(spec, split: str, count: int) -> None:

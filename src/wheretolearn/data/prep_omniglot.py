@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from wheretolearn.data import registry, store
-from wheretolearn.data.prepare import preparer
+from wheretolearn.data.preparation import preparer
 
 
 def omniglot_image(png: bytes, size: int) -> np.ndarray:

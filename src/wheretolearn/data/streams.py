@@ -48,7 +48,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.transforms import functional as tvf
 
 from wheretolearn.config import StreamConfig
 from wheretolearn.data.api import load_arrays
@@ -85,11 +84,23 @@ class _Pool:
         return {"dataset": self.name, "split": self.split, "size": len(self.labels)}
 
 
+def _torchvision_functional():
+    """torchvision's functional transforms, imported only by the streams that rotate (its
+    import costs about 1.4 s; see :mod:`wheretolearn.data.compat` for the repairs)."""
+    from wheretolearn.data import compat
+
+    compat.apply()
+    from torchvision.transforms import functional
+
+    return functional
+
+
 def _transform(
     x: torch.Tensor, angle: float | None, permutation: torch.Tensor | None, flatten: bool
 ) -> torch.Tensor:
     """Rotate and/or permute a float batch ``[N, C, H, W]``; flatten to ``[N, C*H*W]``."""
     if angle is not None and len(x):
+        tvf = _torchvision_functional()
         mode = tvf.InterpolationMode.BILINEAR
         x = torch.cat([tvf.rotate(c, angle, interpolation=mode) for c in x.split(_ROTATE_CHUNK)])
         x = x.clamp_(0.0, 1.0)

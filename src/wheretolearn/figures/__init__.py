@@ -20,10 +20,3 @@ def _main(args: argparse.Namespace) -> int:
     for path in importlib.import_module(FIGURES[args.figure]).draw(args.profile):
         print(path)
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("figure", help="draw a figure from results files")
-    p.add_argument("figure")
-    p.add_argument("--profile", required=True)
-    p.set_defaults(func=_main)
