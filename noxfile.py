@@ -1,4 +1,5 @@
-"""nox sessions: tests, lint, demo (the Quickstart's main job)."""
+"""nox sessions: tests (the CI command), lint, smoke (the Quickstart's main job), report, pull,
+bench, startup."""
 
 from __future__ import annotations
 

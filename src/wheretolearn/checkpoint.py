@@ -7,35 +7,20 @@ and renamed over the old one: a job killed mid-write leaves the previous checkpo
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from wheretolearn.errors import UserError
+from wheretolearn.files import write_atomic, write_text_atomic
+
+__all__ = ["load", "save_atomic", "write_text_atomic"]
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write a checkpoint atomically (see :mod:`wheretolearn.files`)."""
+    write_atomic(path, lambda fh: torch.save(state, fh))
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import yaml
 
 from wheretolearn import pipeline
 from wheretolearn.errors import ConfigError
+from wheretolearn.validation_memo import check_once
 
 PARAMS = pipeline.PARAMS
 RESULTS = pipeline.RESULTS
@@ -116,7 +117,7 @@ def validate(params: dict[str, Any], what: str = "params") -> None:
     from wheretolearn.config import parse_continual_config
 
     try:
-        parse_continual_config(params)
+        check_once("continual", params, parse_continual_config)
     except ConfigError as err:
         raise ConfigError(f"{what}: {err}") from None
 
@@ -191,7 +192,7 @@ def datasets(profile_name: str, params_dir: Path = PARAMS) -> list[str]:
 
 
 def _compose_main(args: argparse.Namespace) -> int:
-    from wheretolearn.checkpoint import write_text_atomic
+    from wheretolearn.files import write_text_atomic
 
     params = compose(args.run, args.benchmark, args.profile)
     write_text_atomic(Path(args.out), yaml.safe_dump(params, sort_keys=False))

@@ -15,7 +15,7 @@ from typing import Any
 
 from wheretolearn import continual_pipeline as cp
 from wheretolearn import pipeline
-from wheretolearn.checkpoint import write_text_atomic
+from wheretolearn.files import write_text_atomic
 from wheretolearn.errors import UserError
 from wheretolearn.tables import fmt_cell, to_csv
 

@@ -18,6 +18,7 @@ import yaml
 
 from wheretolearn.config import parse_config
 from wheretolearn.errors import ConfigError
+from wheretolearn.validation_memo import check_once
 
 PARAMS = Path("params")
 RESULTS = Path("results")
@@ -121,7 +122,7 @@ def compose(run: str, shots: int, profile_name: str, params_dir: Path = PARAMS) 
     params["data"]["dataset"] = dataset_for(params["data"]["dataset"], prof)
     targets = params.get("eval", {}).get("targets", {})
     params["eval"]["targets"] = {dataset_for(k, prof): v for k, v in targets.items()}
-    parse_config(params)  # fail here, naming the key, before any job starts
+    check_once("fewshot", params, parse_config)  # fail here, naming the key, before any job
     return params
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from wheretolearn import pipeline
-from wheretolearn.checkpoint import write_text_atomic
+from wheretolearn.files import write_text_atomic
 from wheretolearn.errors import UserError
 
 COLUMNS = [

@@ -64,9 +64,16 @@ def test_smoke_table4_has_every_cell_beside_the_paper(smoke_clone):
     }
     for row in rows:
         assert row["n_seeds"] == "2" and row["paper_mean"] and row["paper_std"]
-    # 5-way tasks: the held-out Omniglot alphabets must be learned above chance (20%)
-    omniglot = [float(r["mean"]) for r in rows if r["dataset"] == "tieredimagenet"]
-    assert sum(omniglot) / len(omniglot) > 30.0
+    # 5-way tasks (chance 20%): every method learns, in each setting, on the held-out alphabets
+    # of the meta-training domain, and transfers above chance to MNIST and Fashion-MNIST.
+    for row in rows:
+        floor = 30.0 if row["dataset"] == "tieredimagenet" else 25.0
+        assert float(row["mean"]) > floor, row
+    table1 = list(csv.DictReader((first / "results/smoke/table1.csv").open()))
+    ours = [r for r in table1 if r["mean"]]  # reported-only rows have no number of ours
+    assert len(ours) == 8 * 2
+    for row in ours:  # held-out Omniglot alphabets, the meta-training domain
+        assert float(row["mean"]) > 30.0, row
     assert (first / "figures/smoke/figure1.png").stat().st_size > 10_000
     assert (first / "results/smoke/metrics.json").exists()
 

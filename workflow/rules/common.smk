@@ -5,8 +5,11 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from wheretolearn import continual_pipeline, pipeline
+from wheretolearn import continual_pipeline, pipeline, validation_memo
 
+# Composed parameters are validated once per content and code (validation imports torch for
+# the rules' options); a bad value is refused every time. See wheretolearn/validation_memo.py.
+validation_memo.enable(Path(".snakemake") / "wheretolearn" / "validated")
 validate(config, "../schemas/config.schema.yaml")
 PROFILE = config["profile"]
 PROFILE_SPEC = pipeline.profile(PROFILE)

@@ -1,0 +1,43 @@
+"""Files written atomically: a unique temporary file in the same folder, flushed to disk and
+renamed over the target, so that a job killed mid-write leaves the previous file intact and two
+writers never share a temporary name.
+
+Written files get the permissions of a plain ``open()`` under the process umask (0644 with
+the usual umask 022), not the 0600 of ``mkstemp``: results and checkpoints are read by the
+group on a shared cluster file system.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Create or replace ``path`` with what ``write(fh)`` writes to a binary file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, lambda fh: fh.write(text.encode()))
