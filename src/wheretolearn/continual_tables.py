@@ -15,8 +15,8 @@ from typing import Any
 
 from wheretolearn import continual_pipeline as cp
 from wheretolearn import pipeline
-from wheretolearn.files import write_text_atomic
 from wheretolearn.errors import UserError
+from wheretolearn.files import write_text_atomic
 from wheretolearn.tables import fmt_cell, to_csv
 
 SHORT = {

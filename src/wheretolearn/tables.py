@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from wheretolearn import pipeline
-from wheretolearn.files import write_text_atomic
 from wheretolearn.errors import UserError
+from wheretolearn.files import write_text_atomic
 
 COLUMNS = [
     "table",
