@@ -34,7 +34,7 @@ def load_run(run: Path) -> tuple[RunConfig, int]:
 
 
 def restore_best(run: Path, config: RunConfig, seed: int, info) -> Setup:
-    setup = build_setup(config, info, seed)
+    setup = build_setup(config, info, seed, optimizers=False)
     state = load(run / "best.pt")
     setup.model.load_state_dict(state["model"])
     setup.rule.load_state_dict(state["rule"])

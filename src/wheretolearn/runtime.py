@@ -98,7 +98,7 @@ class Setup:
     config: RunConfig
     model: nn.Module
     rule: UpdateRule
-    theta_opt: torch.optim.Optimizer
+    theta_opt: torch.optim.Optimizer | None  # None: built for evaluation only
     meta_opt: torch.optim.Optimizer | None
     device: torch.device
     dtype: torch.dtype
@@ -114,8 +114,11 @@ class Setup:
         )
 
 
-def build_setup(config: RunConfig, info: TaskShape, seed: int) -> Setup:
-    """Model and rule initialised from ``seed`` alone; optimisers per the params."""
+def build_setup(
+    config: RunConfig, info: TaskShape, seed: int, *, optimizers: bool = True
+) -> Setup:
+    """Model and rule initialised from ``seed`` alone; optimisers per the params, unless
+    ``optimizers`` is false (evaluation: building one imports ``torch._dynamo``, 1.4 s)."""
     torch.manual_seed(derive_seed(seed, "init"))
     model = build_model(
         config.model, channels=info.channels, image_size=info.image_size, ways=config.data.ways
@@ -124,8 +127,10 @@ def build_setup(config: RunConfig, info: TaskShape, seed: int) -> Setup:
     dtype = getattr(torch, config.train.dtype)
     model.to(device=device, dtype=dtype)
     rule = build_rule(config.method, model, head_names(model)).to(device=device, dtype=dtype)
-    theta_opt = build_optimizer(config.train.theta_optimizer, list(model.parameters()))
-    meta_opt = build_optimizer(config.train.meta_optimizer, list(rule.parameters()))
+    theta_opt = meta_opt = None
+    if optimizers:
+        theta_opt = build_optimizer(config.train.theta_optimizer, list(model.parameters()))
+        meta_opt = build_optimizer(config.train.meta_optimizer, list(rule.parameters()))
     return Setup(config, model, rule, theta_opt, meta_opt, device, dtype)
 
 
