@@ -134,5 +134,5 @@ def bench(session: nox.Session) -> None:
 def startup(session: nox.Session) -> None:
     """Start-up of the commands and of one smoke job against a baseline revision:
     results/bench/startup.{json,md} (``-- --baseline REV``)."""
-    install_project(session, "pipeline")
+    install_project(session, "pipeline", data=False)
     session.run("python", "benchmarks/startup.py", *session.posargs)

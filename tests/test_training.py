@@ -88,7 +88,8 @@ def test_resume_after_kill_gives_identical_weights(tmp_path):
 
 def test_nan_loss_stops_with_method_and_step(tmp_path):
     cfg = config(method={"alpha": 1e30}, train={"epochs": 1})
-    with pytest.raises(DivergenceError, match=r"sparse-maml: non-finite outer loss .* epoch 0 "):
+    match = r"sparse-maml: non-finite outer loss .* epoch 1 batch 1 task 1;"  # 1-based, as the log
+    with pytest.raises(DivergenceError, match=match):
         train(cfg, tmp_path, seed=0, source=SyntheticSource())
 
 

@@ -26,11 +26,12 @@ from wheretolearn.algorithms.continual.metrics import (
     retained_accuracy,
 )
 from wheretolearn.algorithms.rules import build_rule
-from wheretolearn.checkpoint import load, save_atomic, write_text_atomic
 from wheretolearn.config import ContinualConfig, load_config, parse_continual_config
+from wheretolearn.files import write_text_atomic
 from wheretolearn.models import build_continual_model
+from wheretolearn.run_folder import RunFolder
 from wheretolearn.runtime import derive_seed, resolve_device
-from wheretolearn.train import _check_run_folder, parse_overrides
+from wheretolearn.train import parse_overrides
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def build(config: ContinualConfig, stream: Any, seed: int):
     return learner, generator, like
 
 
-def _save(learner, generator, progress: dict[str, Any], out: Path, wall: float) -> None:
+def _save(learner, generator, progress: dict[str, Any], folder: RunFolder, wall: float) -> None:
     state = {
         "learner": learner.state_dict(),
         "extra": learner.extra_state(),
@@ -57,22 +58,22 @@ def _save(learner, generator, progress: dict[str, Any], out: Path, wall: float) 
         "progress": progress,
         "wall_s": wall,
     }
-    save_atomic(state, out / "last.pt")
+    folder.save("last.pt", state)
     ends = {e["task"]: e for e in progress["trace"] if e.get("end_of_task")}
     lines = []
     for t, row in enumerate(progress["matrix"]):
         lines.append(json.dumps({"task": t, "accuracy": row[: t + 1], "sparsity": ends[t]}) + "\n")
-    write_text_atomic(out / "metrics.jsonl", "".join(lines))
+    write_text_atomic(folder.path / "metrics.jsonl", "".join(lines))
 
 
-def _restore(learner, generator, out: Path) -> tuple[dict[str, Any] | None, float]:
-    if not (out / "last.pt").exists():
+def _restore(learner, generator, folder: RunFolder) -> tuple[dict[str, Any] | None, float]:
+    state = folder.load("last.pt")
+    if state is None:
         return None, 0.0
-    state = load(out / "last.pt")
     learner.load_state_dict(state["learner"])
     learner.load_extra_state(state["extra"])
     generator.set_state(state["generator"])
-    log.info("resuming %s after task %d", out, state["progress"]["next_task"])
+    log.info("resuming %s after task %d", folder.path, state["progress"]["next_task"])
     return state["progress"], state["wall_s"]
 
 
@@ -102,33 +103,32 @@ def summarise(progress: dict[str, Any], learner, stream, seed: int, wall: float)
 def run(
     config: ContinualConfig, out: Path, *, seed: int, stream: Any, replace_stale: bool = False
 ) -> dict[str, Any]:
-    """Learn ``stream`` (or resume) in ``out``; write and return the result."""
-    out.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(out, config, seed, replace_stale)
-    learner, generator, like = build(config, stream, seed)
-    progress, wall = _restore(learner, generator, out)
-    started = time.perf_counter() - wall
+    """Learn ``stream`` (or resume) in ``out``; write and return the result. A finished run's
+    ``result.json`` is re-created from its ``last.pt`` if it is missing."""
+    params = {"seed": seed, **config.to_dict()}
+    with RunFolder(out, params, replace_stale=replace_stale) as folder:
+        learner, generator, like = build(config, stream, seed)
+        progress, wall = _restore(learner, generator, folder)
+        folder.write_params()
+        started = time.perf_counter() - wall
 
-    def checkpoint(p: dict[str, Any]) -> None:
-        _save(learner, generator, p, out, time.perf_counter() - started)
-        log.info(
-            "task %d: accuracy row %s",
-            p["next_task"],
-            [round(a, 1) for a in p["matrix"][-1] if a is not None],
+        def checkpoint(p: dict[str, Any]) -> None:
+            _save(learner, generator, p, folder, time.perf_counter() - started)
+            row = [round(a, 1) for a in p["matrix"][-1] if a is not None]
+            log.info("task %d: accuracy row %s", p["next_task"], row)
+
+        progress = run_stream(
+            learner,
+            stream,
+            config.train,
+            generator,
+            like=like,
+            progress=progress,
+            on_task_end=checkpoint,
         )
-
-    progress = run_stream(
-        learner,
-        stream,
-        config.train,
-        generator,
-        like=like,
-        progress=progress,
-        on_task_end=checkpoint,
-    )
-    result = summarise(progress, learner, stream, seed, time.perf_counter() - started)
-    write_text_atomic(out / "result.json", json.dumps(result, indent=1))
-    return result
+        result = summarise(progress, learner, stream, seed, time.perf_counter() - started)
+        write_text_atomic(folder.path / "result.json", json.dumps(result, indent=1))
+        return result
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -18,9 +18,10 @@ import yaml
 from tqdm.auto import tqdm
 
 from wheretolearn.algorithms.episodic import evaluate_tasks, mean_ci95
-from wheretolearn.checkpoint import load, write_text_atomic
 from wheretolearn.config import RunConfig, parse_config
 from wheretolearn.errors import UserError
+from wheretolearn.files import write_text_atomic
+from wheretolearn.run_folder import identity, load_bound, load_into
 from wheretolearn.runtime import Setup, TaskSource, build_setup, derive_seed, sparsity_record
 
 
@@ -34,10 +35,13 @@ def load_run(run: Path) -> tuple[RunConfig, int]:
 
 
 def restore_best(run: Path, config: RunConfig, seed: int, info) -> Setup:
+    """The run's best-validation model, refused if ``best.pt`` was not written by the run that
+    ``params.yaml`` describes (an edited params.yaml, a checkpoint copied from another run)."""
     setup = build_setup(config, info, seed, optimizers=False)
-    state = load(run / "best.pt")
-    setup.model.load_state_dict(state["model"])
-    setup.rule.load_state_dict(state["rule"])
+    path = run / "best.pt"
+    state = load_bound(path, identity({"seed": seed, **config.to_dict()}))
+    load_into(setup.model, state["model"], path, "model")
+    load_into(setup.rule, state["rule"], path, "update rule")
     return setup
 
 

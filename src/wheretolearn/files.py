@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from wheretolearn.errors import UserError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -41,3 +43,20 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def check_writable(path: Path, what: str, how: str) -> None:
+    """A UserError unless ``path`` (or, if it does not exist yet, the folder it would be
+    created in) can be written: a probe file is created and removed there (permission bits do
+    not tell for root, nor for a read-only mount), nothing else, so a dry run may call it."""
+    existing = Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise UserError(
+            f"{what} {path} is not writable ({existing}: {err.strerror}): choose another with "
+            f"{how}, or make it writable"
+        ) from None

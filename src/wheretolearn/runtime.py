@@ -114,9 +114,7 @@ class Setup:
         )
 
 
-def build_setup(
-    config: RunConfig, info: TaskShape, seed: int, *, optimizers: bool = True
-) -> Setup:
+def build_setup(config: RunConfig, info: TaskShape, seed: int, *, optimizers: bool = True) -> Setup:
     """Model and rule initialised from ``seed`` alone; optimisers per the params, unless
     ``optimizers`` is false (evaluation: building one imports ``torch._dynamo``, 1.4 s)."""
     torch.manual_seed(derive_seed(seed, "init"))

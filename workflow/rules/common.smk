@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from wheretolearn import continual_pipeline, pipeline, validation_memo
+from wheretolearn.files import check_writable
 
 # Composed parameters are validated once per content and code (validation imports torch for
 # the rules' options); a bad value is refused every time. See wheretolearn/validation_memo.py.
@@ -18,6 +19,8 @@ TABLES = pipeline.tables()
 validate(TABLES, "../schemas/tables.schema.yaml")
 SEEDS = pipeline.seeds(PROFILE)
 DATA = config["data_root"]
+# a read-only data root stops here, not in the first job
+check_writable(DATA, "data root", "--config data_root=...")
 THREADS = PROFILE_SPEC["threads"]
 LOOPS = pipeline.loops(PROFILE)  # the experiment families (fewshot, continual) of the profile
 FEWSHOT_TABLES = [t for t in TABLES if t.startswith("table")]

@@ -73,8 +73,10 @@ def meta_train_step(
 def _check_finite(rule: UpdateRule, value: float, where: str, task: int) -> None:
     if not math.isfinite(value):
         raise DivergenceError(
-            f"{rule.rule_name}: non-finite outer loss ({value}) at {where} task {task}; "
-            "lower the inner learning rate (method.alpha) or enable train.clip"
+            f"{rule.rule_name}: non-finite outer loss ({value}) at {where} task {task + 1}; "
+            "lower the inner learning rates (the method's alpha, or its initial rates), the "
+            "outer learning rates (train.theta_optimizer.lr, train.meta_optimizer.lr) or "
+            "enable train.clip"
         )
 
 

@@ -73,10 +73,25 @@ def download_verified(source: Source, dest: Path, *, dataset: str, trust_unverif
     raise _absent_error(source, dataset, where, "; ".join(errors))
 
 
+def how_to_get(source: Source) -> str:
+    """The command that brings a source's file onto this machine, if a package ships it."""
+    if source.debian_package:
+        return (
+            f"It ships in Debian's package {source.debian_package}: `sudo apt-get install "
+            f"{source.debian_package}` (the nox sessions install it themselves when run as root)."
+        )
+    if source.python_package:
+        dist = source.python_package.get("pip", source.python_package["module"].split(".")[0])
+        return f"It ships in the Python package {dist}: `pip install --no-deps {dist}`."
+    return (
+        f"Put a copy of {source.file} in a mirror directory (set WHERETOLEARN_MIRROR) or allow "
+        "the download."
+    )
+
+
 def _absent_error(source: Source, dataset: str, where: list[str], why: str) -> DatasetError:
     return DatasetError(
         f"dataset {dataset!r}: file {source.file} (md5 {source.md5}) is not available. "
         f"Mirror directories searched: {searched_locations(source)} (flat or under "
-        f"{source.subdir}/). Sources: {', '.join(where) or 'none'} ({why}). Put a copy of "
-        f"{source.file} in a mirror directory (set WHERETOLEARN_MIRROR) or allow the download."
+        f"{source.subdir}/). Sources: {', '.join(where) or 'none'} ({why}). {how_to_get(source)}"
     )

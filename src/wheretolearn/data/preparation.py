@@ -75,25 +75,27 @@ def prepare(
     trust_unverified: bool = False,
     force: bool = False,
 ) -> Path:
-    """Fetch (mirror, then network) and prepare ``name``; returns the prepared folder."""
+    """Fetch (mirror, then network) and prepare ``name``; returns the prepared folder. One
+    process at a time per dataset and root: another waits, then finds it prepared."""
     spec = registry.get(registry.get(name).base)
     root = resolve_root(root)
-    folder = root / spec.name
-    if not force and not store.problems(folder):
-        log.info("%s is already prepared in %s", spec.name, folder)
-        return folder
-    raw = fetch_raw(spec.name, root, trust_unverified=trust_unverified)
-    tmp = store.begin(root, spec.name)
-    try:
-        _get_preparer(spec.preparer)(spec, raw, tmp)
-        info = {"image_size": spec.image_size, "channels": spec.channels}
-        store.write_manifest(tmp, spec.name, info)
-    except Exception:
-        import shutil
+    with store.locked(root, spec.name):
+        folder = root / spec.name
+        if not force and not store.problems(folder):
+            log.info("%s is already prepared in %s", spec.name, folder)
+            return folder
+        raw = fetch_raw(spec.name, root, trust_unverified=trust_unverified)
+        tmp = store.begin(root, spec.name)
+        try:
+            _get_preparer(spec.preparer)(spec, raw, tmp)
+            info = {"image_size": spec.image_size, "channels": spec.channels}
+            store.write_manifest(tmp, spec.name, info)
+        except BaseException:
+            import shutil
 
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    folder = store.commit(tmp, root, spec.name)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        folder = store.commit(tmp, root, spec.name)
     log.info("prepared %s in %s", spec.name, folder)
     return folder
 
@@ -109,5 +111,6 @@ def require_prepared(name: str, root, *, download: bool = False) -> Path:
     raise DatasetError(
         f"dataset {name!r} is not prepared under {resolve_root(root)}: {'; '.join(issues)}. "
         f"Run `python -m wheretolearn data prepare {registry.get(name).base} --root "
-        f"{resolve_root(root)}` (it looks in $WHERETOLEARN_MIRROR first), or pass download=True."
+        f"{resolve_root(root)}` (it looks in $WHERETOLEARN_MIRROR first); from Python, "
+        "episode_loader(..., download=True) prepares it."
     )

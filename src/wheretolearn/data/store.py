@@ -13,11 +13,13 @@ into a temporary folder that is renamed into place only when complete.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -95,11 +97,43 @@ def problems(folder: Path) -> list[str]:
 
 
 def begin(root: Path, base: str) -> Path:
-    """A fresh temporary folder to prepare ``base`` into."""
+    """A fresh temporary folder to prepare ``base`` into. The caller holds the dataset's lock
+    (:func:`locked`), so every other temporary folder of ``base`` was left by a killed
+    preparation: they are removed."""
+    for stale in Path(root).glob(f".{base}.preparing-*"):
+        log.info("removing %s, left by an interrupted preparation", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(root) / f".{base}.preparing-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     return tmp
+
+
+@contextmanager
+def locked(root: Path, base: str):
+    """Hold the preparation lock of ``base`` under ``root`` (waits for another process that
+    prepares it; a kernel lock, released however that process ends)."""
+    root = writable_root(root)
+    with open(root / f".{base}.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def writable_root(root: Path) -> Path:
+    """``root``, created if needed; a DatasetError saying so if it cannot be written."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DatasetError(
+            f"data root {root} cannot be created ({err}); choose another "
+            "with --data-root / data_root= or $WHERETOLEARN_DATA"
+        ) from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise DatasetError(
+            f"data root {root} is not writable; prepared datasets are written there: choose "
+            "another with --data-root / data_root= or $WHERETOLEARN_DATA, or make it writable"
+        )
+    return root
 
 
 def commit(tmp: Path, root: Path, base: str) -> Path:

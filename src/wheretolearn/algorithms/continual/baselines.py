@@ -39,12 +39,7 @@ from wheretolearn.algorithms.continual import Learner, clip_norm_, register
 from wheretolearn.algorithms.continual.memory import Reservoir
 from wheretolearn.algorithms.inner_loop import inner_loss
 from wheretolearn.algorithms.rules import Modulation
-from wheretolearn.errors import ConfigError
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise ConfigError(f"learner.{name}: must be at least {low}, got {value}")
+from wheretolearn.validate import Count, NonNegative, Positive, Size
 
 
 class _Baseline(Learner):
@@ -98,10 +93,7 @@ class SGDOptions:
         Gradient steps on each incoming batch (La-MAML's ``glances``).
     """
 
-    steps: int = 1
-
-    def __post_init__(self) -> None:
-        _at_least("steps", self.steps, 1)
+    steps: Count = 1
 
 
 @register("sgd")
@@ -155,10 +147,7 @@ class EROptions:
         20 and 10, batch size 10.
     """
 
-    steps: int = 1
-
-    def __post_init__(self) -> None:
-        _at_least("steps", self.steps, 1)
+    steps: Count = 1
 
 
 @register("er")
@@ -333,15 +322,9 @@ class GEMOptions:
         GEM's margin: lower bound of the dual variables (0: the exact projection; Table S7: 0.5).
     """
 
-    steps: int = 1
-    memories_per_task: int = 10
-    memory_strength: float = 0.5
-
-    def __post_init__(self) -> None:
-        _at_least("steps", self.steps, 1)
-        _at_least("memories_per_task", self.memories_per_task, 0)
-        if self.memory_strength < 0:
-            raise ConfigError(f"learner.memory_strength: must be >= 0, got {self.memory_strength}")
+    steps: Count = 1
+    memories_per_task: Size = 10
+    memory_strength: NonNegative = 0.5
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -421,12 +404,9 @@ class MEROptions:
         Batches (each with a fresh replay sample) per incoming example.
     """
 
-    beta: float = 0.1
-    gamma: float = 1.0
-    batches_per_example: int = 1
-
-    def __post_init__(self) -> None:
-        _at_least("batches_per_example", self.batches_per_example, 1)
+    beta: Positive = 0.1
+    gamma: Positive = 1.0
+    batches_per_example: Count = 1
 
 
 @register("mer")

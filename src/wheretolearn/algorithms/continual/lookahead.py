@@ -35,18 +35,19 @@ from wheretolearn.algorithms.inner_loop import (
     inner_step,
     task_gradients,
 )
+from wheretolearn.validate import Count, NonNegative, Positive
 
 
 @dataclass(frozen=True)
 class LookaheadOptions:
-    meta_lr: float = 0.3  # SGD step of the meta-parameters (La-MAML's lr; gamma_m for masks)
-    glances: int = 5  # passes over each incoming batch
+    meta_lr: NonNegative = 0.3  # meta-parameters' SGD step (La-MAML's lr; gamma_m); 0: frozen
+    glances: Count = 5  # passes over each incoming batch
     meta_loss: Literal["all-steps", "last"] = "all-steps"
     # past-tasks: after the first task, replay only from the memory as it was at the task
     # boundary (the intent of the authors' use_old_task_memory flag, which an alias disabled);
     # all: replay from the live reservoir, current task included
     replay: Literal["past-tasks", "all"] = "past-tasks"
-    inner_clamp: float | None = None  # elementwise clamp of inner gradients (authors: no-op)
+    inner_clamp: Positive | None = None  # elementwise clamp of inner gradients (authors: no-op)
 
 
 @register("lookahead")

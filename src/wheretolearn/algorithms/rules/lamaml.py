@@ -19,11 +19,12 @@ from wheretolearn.algorithms.rules import (
     param_key,
     register,
 )
+from wheretolearn.validate import Positive
 
 
 @dataclass(frozen=True)
 class LaMAMLOptions:
-    alpha: float = 0.15  # alpha_init: every rate starts here (0% sparsity)
+    alpha: Positive = 0.15  # alpha_init: every rate starts here (0% sparsity)
 
 
 @register("la-maml")

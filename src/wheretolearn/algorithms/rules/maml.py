@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wheretolearn.algorithms.rules import UpdateRule, register
+from wheretolearn.validate import Positive
 
 
 @dataclass(frozen=True)
 class AlphaOptions:
-    alpha: float = 0.1  # inner-loop learning rate
+    alpha: Positive = 0.1  # inner-loop learning rate
 
 
 @register("maml")

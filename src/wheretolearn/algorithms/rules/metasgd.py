@@ -16,11 +16,12 @@ from wheretolearn.algorithms.rules import (
     param_key,
     register,
 )
+from wheretolearn.validate import Positive
 
 
 @dataclass(frozen=True)
 class MetaSGDOptions:
-    alpha: float = 0.1  # the constant initial rate when init is "constant"
+    alpha: Positive = 0.1  # the constant initial rate when init is "constant"
     init: Literal["uniform", "constant"] = "uniform"
     low: float = 0.005  # uniform init range of Li et al. 2017 (and the authors' code)
     high: float = 0.1
@@ -50,7 +51,7 @@ class MetaSGD(UpdateRule):
 
 @dataclass(frozen=True)
 class ExpOptions:
-    alpha: float = 0.1  # initial rate: m starts at log(alpha) everywhere
+    alpha: Positive = 0.1  # initial rate: m starts at log(alpha) everywhere
 
 
 @register("exp-maml")

@@ -28,16 +28,17 @@ from wheretolearn.algorithms.rules import (
     register,
     straight_through,
 )
+from wheretolearn.validate import Positive
 
 
 @dataclass(frozen=True)
 class SparseOptions:
-    alpha: float = 0.1  # inner-loop learning rate of the open coordinates
+    alpha: Positive = 0.1  # inner-loop learning rate of the open coordinates
     init_shift: float = 0.0  # added to the centred mask logits: 0 gives ~50% initial sparsity
     # kaiming: the authors' few-shot init (centred, plus init_shift); constant: every logit
     # equals init_shift (sparse-La-MAML: the mask starts where La-MAML's rates start)
     init: Literal["kaiming", "constant"] = "kaiming"
-    ste_scale: float = 1.0  # straight-through backward factor: 1 (paper's Eq. 5), 0.5 (code)
+    ste_scale: Positive = 1.0  # straight-through backward factor: 1 (paper's Eq. 5), 0.5 (code)
 
 
 @register("sparse-maml")
@@ -75,7 +76,7 @@ class SparseMAML(UpdateRule):
 
 @dataclass(frozen=True)
 class ReLUOptions:
-    alpha: float = 0.1  # every learning rate starts at exactly alpha (0% sparsity)
+    alpha: Positive = 0.1  # every learning rate starts at exactly alpha (0% sparsity)
 
 
 @register("sparse-relu-maml")

@@ -17,12 +17,13 @@ from torch import nn
 
 from wheretolearn.algorithms.rules import Modulation, param_key, register
 from wheretolearn.algorithms.rules.sparse import SparseMAML, SparseOptions
+from wheretolearn.validate import Count, Positive
 
 
 @dataclass(frozen=True)
 class PlusOptions(SparseOptions):
-    embedding_dim: int = 1600  # E
-    alpha: float = 0.1
+    embedding_dim: Count = 1600  # E
+    alpha: Positive = 0.1
 
 
 @register("sparse-maml-plus")

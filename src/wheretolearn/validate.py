@@ -1,0 +1,143 @@
+"""Params validation, the leaf of the package: typed dataclasses from plain mappings.
+
+:func:`from_dict` builds a frozen dataclass from a mapping and refuses, naming the key's full
+path (``train.inner_steps``), an unknown key, a missing key, a value of the wrong type and a
+value out of range. Ranges are written with the types, as ``typing.Annotated`` metadata from
+``annotated_types`` (``Annotated[float, Gt(0)]``; the aliases below), so the dataclasses are
+the one statement of what a valid run is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import re
+import types
+import typing
+from typing import Annotated, Any, Literal
+
+import annotated_types as at
+
+from wheretolearn.errors import ConfigError
+
+Positive = Annotated[float, at.Gt(0)]  # learning rates, clipping bounds
+NonNegative = Annotated[float, at.Ge(0)]
+Count = Annotated[int, at.Ge(1)]  # epochs, steps, tasks, ways
+Size = Annotated[int, at.Ge(0)]  # buffer sizes, worker processes
+Fraction = Annotated[float, at.Interval(ge=0, le=1)]
+Ways = Annotated[int, at.Ge(2)]  # classes per task
+
+
+@dataclasses.dataclass(frozen=True)
+class Pattern:
+    """A string constraint: ``re.fullmatch(regex, value)``; ``hint`` says what is allowed."""
+
+    regex: str
+    hint: str
+
+
+# The syntax only: whether that device exists is checked by the job that uses it (the machine
+# that builds the DAG, a cluster's login node say, may have no GPU).
+Device = Annotated[
+    str, Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:<index> or mps")
+]
+
+_BOUNDS = {"gt": (">", operator.gt), "ge": (">=", operator.ge), "lt": ("<", operator.lt),
+           "le": ("<=", operator.le)}  # fmt: skip
+
+
+def _check_bounds(value: Any, meta: tuple[Any, ...], path: str) -> None:
+    """Refuse ``value`` outside the ``annotated_types`` bounds in ``meta``, naming ``path``."""
+    for constraint in meta:
+        if isinstance(constraint, Pattern) and not re.fullmatch(constraint.regex, value):
+            raise ConfigError(f"{path}: {value!r} is not one of {constraint.hint}")
+        for attr, (symbol, holds) in _BOUNDS.items():
+            bound = getattr(constraint, attr, None)
+            if bound is not None and not holds(value, bound):
+                raise ConfigError(f"{path}: must be {symbol} {bound}, got {value!r}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    """Check ``value`` against annotation ``tp``; return it (ints are accepted as floats)."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *meta = typing.get_args(tp)
+        value = _coerce(base, value, path)
+        _check_bounds(value, tuple(meta), path)
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(option, value, path)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{path}: {value!r} is not a {_type_name(tp)}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{path}: expected null, got {value!r}")
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise ConfigError(f"{path}: {value!r} is not one of {list(typing.get_args(tp))}")
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return {
+            _coerce(key_tp, k, f"{path}.{k}"): _coerce(val_tp, v, f"{path}.{k}")
+            for k, v in value.items()
+        }
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return [_coerce(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+
+
+def lookup(registry: dict[str, Any], spec: Any, section: str, kind: str) -> tuple[Any, dict]:
+    """The class registered under ``spec['name']`` and the rest of ``spec`` (its options);
+    a missing or unknown name is refused naming ``<section>.name`` and the known names."""
+    known = ", ".join(sorted(registry))
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"missing key {section}.name; known {kind}s: {known}")
+    name = spec["name"]
+    if name not in registry:
+        raise ConfigError(f"{section}.name: unknown {kind} {name!r}; known: {known}")
+    return registry[name], {k: v for k, v in spec.items() if k != "name"}
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``, refusing unknown keys and wrong types by name."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'params'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]!s}; allowed keys here: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {key}")
+    return cls(**kwargs)
