@@ -133,6 +133,17 @@ def test_checkpoints_never_execute_code(tmp_path):
         ({"method": {"alfa": 0.1}}, "unknown key method.alfa"),
         ({"method": {"name": "reptile"}}, "method.name: unknown method 'reptile'"),
         ({"train": {"theta_optimizer": {"lr": "fast"}}}, "train.theta_optimizer.lr"),
+        # values out of range, refused by name before anything runs
+        ({"train": {"theta_optimizer": {"lr": -0.001}}}, "train.theta_optimizer.lr: must be > 0"),
+        ({"train": {"meta_optimizer": {"lr": 0}}}, "train.meta_optimizer.lr: must be > 0"),
+        ({"method": {"alpha": -0.1}}, "method.alpha: must be > 0, got -0.1"),
+        ({"method": {"name": "exp-maml", "alpha": -1}}, "method.alpha: must be > 0"),
+        ({"train": {"batches_per_epoch": 0}}, "train.batches_per_epoch: must be >= 1"),
+        ({"train": {"val_tasks": 0}}, "train.val_tasks: must be >= 1"),
+        ({"train": {"device": "gpu0"}}, "train.device: 'gpu0' is not one of auto, cpu, cuda"),
+        ({"data": {"ways": 30}}, "data.ways: 30 is more than the 22 classes of omniglot-small's val"),
+        ({"data": {"dataset": "omniglott"}}, "data.dataset: unknown dataset 'omniglott'"),
+        ({"eval": {"targets": {"cub": 0}}}, "eval.targets.cub: must be >= 1"),
     ],
 )
 def test_bad_params_name_the_key(patch, message):

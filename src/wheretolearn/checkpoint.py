@@ -29,7 +29,8 @@ def load(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} does not exist; train the run first") from None
     except Exception as err:  # a truncated or foreign file: say which, never execute it
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
-            f"checkpoint {path} cannot be read safely ({err}); delete it and "
-            "re-run training to regenerate it"
+            f"checkpoint {path} cannot be read safely (a truncated, corrupt or foreign file: "
+            f"{first}); delete it and re-run training to regenerate it"
         ) from err

@@ -9,6 +9,7 @@ group on a shared cluster file system.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from collections.abc import Callable
@@ -60,3 +61,21 @@ def check_writable(path: Path, what: str, how: str) -> None:
             f"{what} {path} is not writable ({existing}: {err.strerror}): choose another with "
             f"{how}, or make it writable"
         ) from None
+
+
+def hold_lock(path: Path, what: str) -> int:
+    """Take the kernel lock (``flock``) on ``path`` for this process, or a UserError naming
+    the process that holds it. The lock lasts until the returned descriptor is closed or the
+    process ends, however it ends: a killed process never leaves a stale lock."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise UserError(f"{what} is in use by another process (pid {holder})") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import yaml
 
 from wheretolearn.errors import UserError
-from wheretolearn.files import write_text_atomic
+from wheretolearn.files import hold_lock, write_text_atomic
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = ("last.pt", "best.pt")
@@ -72,19 +71,13 @@ class RunFolder:
     # ---- lock ---------------------------------------------------------------------------
     def _acquire(self) -> None:
         lock = self.path.parent / f".{self.path.name}.lock"
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
+            self._lock = hold_lock(lock, str(self.path))
+        except UserError as err:
             raise UserError(
-                f"{self.path} is in use by another process (pid {holder}); wait for it to "
-                "finish or stop it: two trainings in one run folder would overwrite each other"
+                f"{err}; wait for it to finish or stop it: two trainings in one run folder "
+                "would overwrite each other"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock = fd
 
     def _release(self) -> None:
         if self._lock is not None:

@@ -13,6 +13,7 @@ from torch import nn
 from wheretolearn.algorithms.engine import plan_for
 from wheretolearn.algorithms.rules import UpdateRule, build_rule
 from wheretolearn.config import DataConfig, OptimizerConfig, RunConfig
+from wheretolearn.errors import UserError
 from wheretolearn.models import build_model, head_names
 
 
@@ -22,10 +23,24 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """The device ``name`` names (``auto``: CUDA when available); a UserError naming ``key``
+    if it is not on this machine (checked here, in the job, not when the DAG is built: the
+    machine that builds it may have no GPU)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise UserError(
+                f"{key}: {name} is not available on this machine ({count} CUDA device(s), "
+                f"torch {torch.__version__} built {'with' if torch.version.cuda else 'without'} "
+                "CUDA); use auto or cpu, or run the job where that GPU is"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{key}: mps is not available on this machine; use auto or cpu")
+    return device
 
 
 class TaskShape(Protocol):

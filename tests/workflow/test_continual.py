@@ -395,7 +395,7 @@ def workflow_copy(tmp_path_factory):
     if not (Path(sys.executable).parent / "snakemake").exists():
         pytest.skip("needs snakemake in the environment")
     base = tmp_path_factory.mktemp("workflow")
-    for name in ("Snakefile", "workflow", "params"):
+    for name in ("Snakefile", "workflow", "params", "profiles"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, base / name)
     return base

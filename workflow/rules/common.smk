@@ -11,6 +11,23 @@ from wheretolearn.files import check_writable
 # Composed parameters are validated once per content and code (validation imports torch for
 # the rules' options); a bad value is refused every time. See wheretolearn/validation_memo.py.
 validation_memo.enable(Path(".snakemake") / "wheretolearn" / "validated")
+
+
+# One running workflow per profile and tree: a kernel lock (released however the process ends,
+# so a killed Snakemake leaves nothing to unlock), taken when jobs are about to run (not for a
+# dry run). It replaces Snakemake's lock files, which the default profile turns off (nolock).
+onstart:
+    from wheretolearn.files import hold_lock
+
+    TREE_LOCK.append(
+        hold_lock(
+            Path(".snakemake") / "wheretolearn" / f"{config['profile']}.lock",
+            f"this tree's {config['profile']!r} workflow",
+        )
+    )
+
+
+TREE_LOCK = []
 validate(config, "../schemas/config.schema.yaml")
 PROFILE = config["profile"]
 PROFILE_SPEC = pipeline.profile(PROFILE)
@@ -62,14 +79,24 @@ def fewshot_table_names():
 
 
 def fewshot_outputs():
-    """Every few-shot table and figure of the profile, and their DVC metrics file."""
+    """Every few-shot table and figure of the profile, what they cite, and their DVC
+    metrics file."""
     if "fewshot" not in LOOPS:
         return []
-    return (
-        [table_outputs(t) for t in FEWSHOT_TABLES]
-        + [figure_outputs(f) for f in FEWSHOT_FIGURES]
-        + [f"results/{PROFILE}/metrics.json"]
-    )
+    return [target(t) for t in FEWSHOT_TABLES + FEWSHOT_FIGURES] + [
+        f"results/{PROFILE}/metrics.json"
+    ]
+
+
+def target(name):
+    """A table's or figure's files and every result file it cites: a target depends on what
+    it cites, so a deleted evaluation or run folder is rebuilt by the same target (Snakemake
+    would otherwise find the table up to date and rebuild nothing)."""
+    if name in CONTINUAL:
+        files = table_outputs(name) if name in CONTINUAL_TABLES else figure_outputs(name)
+        return files + continual_results(name)
+    files = table_outputs(name) if name in FEWSHOT_TABLES else figure_outputs(name)
+    return files + eval_inputs(name) + (metrics_inputs(name) if name in FEWSHOT_FIGURES else [])
 
 
 def eval_inputs(table):
@@ -157,11 +184,9 @@ def continual_outputs():
     """Every continual table and figure of the profile (none where it covers no continual)."""
     if "continual" not in LOOPS:
         return []
-    return (
-        [table_outputs(t) for t in CONTINUAL_TABLES]
-        + [figure_outputs(f) for f in CONTINUAL_FIGURES]
-        + [str(continual_pipeline.metrics_file(PROFILE))]
-    )
+    return [target(t) for t in CONTINUAL_TABLES + CONTINUAL_FIGURES] + [
+        str(continual_pipeline.metrics_file(PROFILE))
+    ]
 
 
 def continual_all_results():

@@ -85,37 +85,37 @@ rule continual_figure:
 
 rule table5:
     input:
-        table_outputs("table5"),
+        target("table5"),
 
 
 rule tableS5:
     input:
-        table_outputs("tableS5"),
+        target("tableS5"),
 
 
 rule tableS7:
     input:
-        table_outputs("tableS7"),
+        target("tableS7"),
 
 
 rule figure3:
     input:
-        figure_outputs("figure3"),
+        target("figure3"),
 
 
 rule figure4:
     input:
-        figure_outputs("figure4"),
+        target("figure4"),
 
 
 rule figureS3:
     input:
-        figure_outputs("figureS3"),
+        target("figureS3"),
 
 
 rule figureS4:
     input:
-        figure_outputs("figureS4"),
+        target("figureS4"),
 
 
 rule metrics_continual:

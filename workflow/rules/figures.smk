@@ -21,4 +21,4 @@ rule figure:
 
 rule figure1:
     input:
-        figure_outputs("figure1"),
+        target("figure1"),

@@ -24,17 +24,17 @@ rule table:
 
 rule table1:
     input:
-        table_outputs("table1"),
+        target("table1"),
 
 
 rule table3:
     input:
-        table_outputs("table3"),
+        target("table3"),
 
 
 rule table4:
     input:
-        table_outputs("table4"),
+        target("table4"),
 
 
 rule metrics:
