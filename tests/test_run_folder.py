@@ -101,9 +101,9 @@ def test_bad_input_leaves_no_params_file_behind(tmp_path):
 
 def test_a_second_process_on_a_run_folder_is_refused(tmp_path):
     params = {"seed": 0, **config().to_dict()}
-    with RunFolder(tmp_path / "run", params):
-        with pytest.raises(UserError, match="in use by another process \\(pid \\d+\\)"):
-            RunFolder(tmp_path / "run", params).__enter__()
+    busy = pytest.raises(UserError, match="in use by another process \\(pid \\d+\\)")
+    with RunFolder(tmp_path / "run", params), busy:
+        RunFolder(tmp_path / "run", params).__enter__()
     with RunFolder(tmp_path / "run", params):  # released when the first one ends
         pass
 
