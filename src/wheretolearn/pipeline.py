@@ -10,6 +10,7 @@ so tables keep the paper's names while a profile may stand other data in for the
 from __future__ import annotations
 
 import copy
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 from wheretolearn.config import parse_config
-from wheretolearn.errors import ConfigError
+from wheretolearn.errors import ConfigError, UserError
 from wheretolearn.validation_memo import check_once
 
 PARAMS = Path("params")
@@ -173,7 +174,6 @@ def pull_cached(profile_name: str, lock: Path = Path("dvc.lock")) -> None:
     re-run (retrain) them. A stage never run (say, the continual runs of a repository that
     only built the few-shot tables) has nothing cached and is skipped with a message.
     """
-    import logging
     import subprocess
 
     stages, skipped = cached_stages(profile_name, lock)
@@ -184,11 +184,38 @@ def pull_cached(profile_name: str, lock: Path = Path("dvc.lock")) -> None:
             f"{lock} records no stage of profile {profile_name!r}: nothing to pull; "
             f"build it with `dvc repro` or `snakemake tables --config profile={profile_name}`"
         )
-    subprocess.run(["dvc", "pull", *stages], check=True)
+    remote = verified_remote()
+    if subprocess.run(["dvc", "pull", *stages]).returncode != 0:
+        raise UserError(
+            f"dvc pull from remote {remote!r} failed (see DVC's message above); nothing was "
+            "marked current for Snakemake. A file whose content does not match its checksum in "
+            "dvc.lock (a corrupt object in the remote) is refused this way: push it again "
+            "from a clone that has it intact, or rebuild it with snakemake"
+        )
     targets = [TOUCH_TARGET[s.split("@")[0]] for s in stages if s.split("@")[0] in TOUCH_TARGET]
     if targets:
         config = ["--config", f"profile={profile_name}"]
         subprocess.run(["snakemake", *targets, "--touch", "--cores", "1", *config], check=True)
+
+
+def verified_remote() -> str:
+    """The default DVC remote, with ``verify`` on: DVC then re-hashes what it downloads and
+    refuses an object whose content does not match its name, instead of checking it out (the
+    project's remote has it in .dvc/config; another remote gets it in .dvc/config.local)."""
+    import subprocess
+
+    def dvc(*args: str) -> str:
+        return subprocess.run(["dvc", *args], capture_output=True, text=True).stdout.strip()
+
+    remote = dvc("remote", "default")
+    if not remote:
+        raise UserError("no default DVC remote: `dvc remote add -d <name> <url>` first")
+    if dvc("config", f"remote.{remote}.verify").lower() != "true":
+        subprocess.run(["dvc", "remote", "modify", "--local", remote, "verify", "true"], check=True)
+        logging.getLogger(__name__).info(
+            "verifying what is pulled from %s (set in .dvc/config.local)", remote
+        )
+    return remote
 
 
 # The snakemake target whose outputs a table stage of dvc.yaml holds.

@@ -131,6 +131,18 @@ def test_interrupted_preparation_is_not_prepared(real_root, tmp_path):
     assert "missing" in problems("mnist-test", tmp_path)[0]
 
 
+def test_a_killed_preparation_leaves_nothing_behind_for_good(tmp_path, shared_mirror, monkeypatch):
+    """A preparation killed mid-way leaves its temporary folder; the next one removes it."""
+    monkeypatch.setenv("WHERETOLEARN_MIRROR", str(shared_mirror))
+    left = tmp_path / ".mnist-test.preparing-424242"
+    (left / "junk").mkdir(parents=True)
+    prepare("mnist-test", tmp_path)
+    assert not left.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".mnist")) == [
+        ".mnist-test.lock"
+    ]
+
+
 def test_cli_list_and_prepare(real_root, tmp_path, capsys, shared_mirror, monkeypatch):
     assert main(["data", "list", "--root", str(real_root)]) == 0
     out = capsys.readouterr().out

@@ -9,6 +9,7 @@ schedule no job at all for ``table4``. Runs the committed state of the repositor
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import subprocess
 import time
@@ -99,6 +100,26 @@ def test_dvc_round_trip_schedules_no_training(smoke_clone):
     sh(second, "python", "-m", "wheretolearn", "pull", "--profile", "smoke")
     dry = sh(second, "snakemake", "table4", "-n", "--config", "profile=smoke")
     assert "Nothing to be done" in dry, dry
+
+    # One flipped bit in a pushed checkpoint: the pull refuses it instead of checking it out.
+    best = first / "results/smoke/runs/maml/1shot/seed0/best.pt"
+    digest = hashlib.md5(best.read_bytes()).hexdigest()
+    stored = remote / "files" / "md5" / digest[:2] / digest[2:]
+    corrupt = bytearray(stored.read_bytes())
+    corrupt[len(corrupt) // 2] ^= 1
+    stored.chmod(0o644)
+    stored.write_bytes(bytes(corrupt))
+    third = base / "third"
+    clone(first, third, remote)
+    pulled = subprocess.run(
+        ["python", "-m", "wheretolearn", "pull", "--profile", "smoke"],
+        cwd=third,
+        capture_output=True,
+        text=True,
+    )
+    assert pulled.returncode != 0, pulled.stdout + pulled.stderr
+    assert "does not match its checksum" in pulled.stderr
+    assert not (third / "results/smoke/runs/maml/1shot/seed0/best.pt").exists()
 
 
 @pytest.mark.slow
