@@ -72,7 +72,8 @@ class EpisodeSource:
 
         self.data = data if image_size is None else replace(data, image_size=image_size)
         self.root = root
-        plan = plan_for(resolve_device(device))
+        # the plan of the named kind of device; whether it exists is build_setup's check
+        plan = plan_for(torch.device(device) if device != "auto" else resolve_device(device))
         # workers and pinning never change a batch (batch i is a pure function of the seed)
         self.num_workers = plan.loader_workers if data.num_workers is None else data.num_workers
         self.pin_memory = plan.pin_memory
