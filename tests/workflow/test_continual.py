@@ -427,9 +427,17 @@ def test_pull_skips_stages_never_run(tmp_path, monkeypatch):
     assert stages == ["datasets-smoke", "runs@smoke", "tables@smoke"]
     assert skipped == ["continual-runs@smoke", "continual-tables@smoke"]
     calls = []
-    monkeypatch.setattr("subprocess.run", lambda cmd, check: calls.append(cmd))
+    answers = {("dvc", "remote", "default"): "local", ("dvc", "config"): "true"}
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        out = answers.get(tuple(cmd[:3])) or answers.get(tuple(cmd[:2]), "")
+        return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
+
+    monkeypatch.setattr("subprocess.run", run)
     pipeline.pull_cached("smoke", lock)
-    assert calls[0] == ["dvc", "pull", *stages]
-    assert calls[1][:3] == ["snakemake", "fewshot_tables", "--touch"]
+    assert calls[0] == ["dvc", "remote", "default"]  # verification of the remote comes first
+    assert ["dvc", "pull", *stages] in calls
+    assert calls[-1][:3] == ["snakemake", "fewshot_tables", "--touch"]
     with pytest.raises(ConfigError, match="nothing to pull"):
         pipeline.pull_cached("paper", lock)
