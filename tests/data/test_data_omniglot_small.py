@@ -199,3 +199,18 @@ def test_worker_processes_give_the_same_tasks(real_root):
     for a, b, c in zip(serial, parallel, pinned, strict=True):
         assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y)
         assert torch.equal(a.support_x, c.support_x) and torch.equal(a.query_y, c.query_y)
+
+
+def test_asking_for_an_iterator_draws_nothing_until_the_first_batch(real_root):
+    """tqdm.auto asks its iterable for an iterator when it is built; a loader iterator draws its
+    base seed from torch's global generator, which the stochastic rules (sparse-MAML+'s noise)
+    draw from: nothing may be drawn before the first batch, or every noise sample shifts."""
+    from tqdm.auto import tqdm
+
+    loader = episode_loader("omniglot-small", "train", root=real_root, seed=0, **KW)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    iter(loader)
+    tqdm(loader, disable=True)
+    assert torch.equal(torch.rand(3), expected)

@@ -191,4 +191,7 @@ class EpisodeLoader:
         return self.sampler.num_batches
 
     def __iter__(self):
-        return iter(self.loader)
+        # A generator: the loader's iterator (and, with workers, its processes) starts at the
+        # first batch, not when something only asks for an iterator (tqdm.auto does, and
+        # creating a loader iterator draws its base seed from torch's global generator).
+        yield from self.loader
