@@ -1,7 +1,7 @@
-# Regenerate the papers' tables and figures: `snakemake table4 --cores all [--config profile=smoke]`
-# (few-shot) or `snakemake table5 ...` (continual).
-# Thin entry: the rules live in workflow/rules/, the parameters in params/, paths in
-# wheretolearn.pipeline.
+# Regenerate the papers' tables and figures: `snakemake table4 --cores all [--config
+# profile=smoke]`. Thin entry: the rules live in workflow/rules/ (one rule per stage, over the
+# experiment families of wheretolearn/experiments/), the parameters in params/, every path in
+# wheretolearn.paths. One target rule per declared table and figure is made below.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -15,8 +15,34 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/continual.smk"
+
+
+# `snakemake table4`, `snakemake figure3`, ...: every declared table and figure, with what it
+# cites (a deleted result is rebuilt by its table's target).
+for _name in TARGETS:
+
+    rule:
+        name:
+            _name
+        input:
+            lambda wildcards, name=_name: target(name),
+
+
+# Per family: `<family>_runs` (every result its tables cite) and `<family>_tables` (its tables,
+# figures and DVC metrics); `runs`, `tables` and `all` take every family of the profile.
+for _name in ALL:
+
+    rule:
+        name:
+            f"{_name}_runs"
+        input:
+            family_runs(_name),
+
+    rule:
+        name:
+            f"{_name}_tables"
+        input:
+            family_targets(_name),
 
 
 rule datasets:
@@ -24,38 +50,14 @@ rule datasets:
         all_datasets(),
 
 
-# Per family of the profile's loops (few-shot, continual): the runs, then the tables and
-# figures with their DVC metrics; `runs`, `tables` and `all` take every family the profile has.
-rule fewshot_runs:
-    input:
-        [eval_inputs(t) + metrics_inputs(t) for t in fewshot_table_names()],
-
-
-rule continual_runs:
-    input:
-        continual_all_results(),
-
-
 rule runs:
     input:
-        rules.fewshot_runs.input,
-        rules.continual_runs.input,
-
-
-rule fewshot_tables:
-    input:
-        fewshot_outputs(),
-
-
-rule continual_tables:
-    input:
-        continual_outputs(),
+        [family_runs(name) for name in FAMILY_NAMES],
 
 
 rule tables:
     input:
-        rules.fewshot_tables.input,
-        rules.continual_tables.input,
+        [family_targets(name) for name in FAMILY_NAMES],
 
 
 rule all:

@@ -74,6 +74,7 @@ LINTED = ["src", "tests", "benchmarks", "noxfile.py"]
 def run_lint(session: nox.Session) -> None:
     session.run("ruff", "check", *LINTED)
     session.run("ruff", "format", "--check", *LINTED)
+    session.run("lint-imports")  # the import layers of pyproject.toml, lazy imports included
     session.run("snakemake", "--lint", "--config", "profile=smoke")
 
 
@@ -88,7 +89,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, snakemake --lint."""
+    """ruff check, ruff format --check, the import layers (lint-imports), snakemake --lint."""
     install_project(session, "test", "pipeline", data=False)
     run_lint(session)
 

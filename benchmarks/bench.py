@@ -27,10 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cases as C  # noqa: E402
 from report import markdown_table, projected_table4  # noqa: E402
 
-from wheretolearn.algorithms.engine import plan_for, using_plan  # noqa: E402
+from wheretolearn.algorithms.engine import plan_for, resolve_device, using_plan  # noqa: E402
 from wheretolearn.allocator import ENV as ALLOCATOR_ENV  # noqa: E402
 from wheretolearn.allocator import tune_allocator  # noqa: E402
-from wheretolearn.runtime import resolve_device  # noqa: E402
 
 log = logging.getLogger("bench")
 SIDES = {"ours": C.ours, "reference": C.reference}

@@ -10,9 +10,10 @@ import torch
 from reference import conv4_forward, reference_step, resnet12_forward
 
 from wheretolearn.algorithms.episodic import evaluate_tasks, meta_train_step
-from wheretolearn.algorithms.rules import build_rule, param_key
-from wheretolearn.config import ModelConfig
+from wheretolearn.algorithms.rules._parts import param_key
+from wheretolearn.algorithms.rules.base import build_rule
 from wheretolearn.models import ResNet12, build_model, head_names
+from wheretolearn.models.config import ModelConfig
 
 ALPHA = 0.1  # the inner rate does not change the arithmetic; 0.1 keeps random tasks finite
 STE = 1.0
@@ -100,10 +101,10 @@ def build(case: Case, dtype=torch.float32, device="cpu", model=None):
     """Model, sparse-MAML rule and tasks; the reference shares their tensors (same masks)."""
     torch.manual_seed(0)
     if model is None:
-        cfg = ModelConfig(name=case.model)
+        cfg = ModelConfig(name=case.model, hidden=64, bias=True, batchnorm="transductive")
         model = build_model(cfg, channels=case.channels, image_size=case.image_size, ways=case.ways)
     model.to(device=device, dtype=dtype)
-    method = {"name": "sparse-maml", "alpha": ALPHA, "ste_scale": STE}
+    method = {"name": "sparse-maml", "alpha": ALPHA, "init_shift": 0.0, "ste_scale": STE}
     rule = build_rule(method, model, head_names(model)).to(device=device, dtype=dtype)
     logits = {n: rule.mask_logits[param_key(n)] for n in rule.adapted}
     forward = conv4_forward if case.model == "conv4" else resnet12_forward

@@ -63,12 +63,22 @@ class Side:
     def python(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "wheretolearn", *args]
 
+    def families(self) -> bool:
+        """Whether this tree's commands take ``--family`` (after the family structure)."""
+        out = subprocess.run(self.python("train", "--help"), cwd=self.tree, env=self.env,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        return "--family" in out
+
     def prepare(self) -> None:
         run, shots = RUN
         params = self.work / "params.yaml"
-        compose = ["compose", "--run", run, "--shots", str(shots), "--profile", "smoke"]
-        sh(self.python(*compose, "--out", str(params)), self.tree, self.env)
-        train = ["train", "--params", str(params), "--data-root", str(self.data)]
+        if self.families():
+            compose = ["compose", "--family", "fewshot", "--cell", f"{run}/{shots}shot"]
+            train = ["train", "--family", "fewshot"]
+        else:
+            compose, train = ["compose", "--run", run, "--shots", str(shots)], ["train"]
+        sh(self.python(*compose, "--profile", "smoke", "--out", str(params)), self.tree, self.env)
+        train = [*train, "--params", str(params), "--data-root", str(self.data)]
         sh(self.python(*train, "--out", str(self.work / "run")), self.tree, self.env)
         minimal = ["train.epochs=1", "train.batches_per_epoch=1", "train.val_tasks=1"]
         minimal += ["eval.tasks=1", "eval.targets.omniglot-small=1"]

@@ -6,17 +6,22 @@ from pathlib import Path
 import torch
 
 from synthetic import SyntheticSource
-from wheretolearn.config import parse_config
-from wheretolearn.train import train
+from wheretolearn.experiments.fewshot.config import parse as parse_config
+from wheretolearn.experiments.fewshot.run import train
 
-PARAMS = {
-    "method": {"name": "sparse-maml", "alpha": 0.1},
-    "model": {"hidden": 16},
-    "data": {"ways": 3, "shots": 2, "queries": 3},
+PARAMS = {  # every key a paper sets is required: all of them, at tiny values
+    "method": {"name": "sparse-maml", "alpha": 0.1, "init_shift": 0.0, "ste_scale": 1.0},
+    "model": {"name": "conv4", "hidden": 16, "bias": True, "batchnorm": "transductive"},
+    "data": {"dataset": "omniglot-small", "ways": 3, "shots": 2, "queries": 3},
     "train": {
+        "epochs": 2,
         "batches_per_epoch": 10,
         "meta_batch_size": 2,
         "inner_steps": 5,
+        "first_order": True,
+        "outer_loss": "sum",
+        "theta_optimizer": {"name": "adam", "lr": 0.001},
+        "meta_optimizer": {"name": "adam", "lr": 0.001},
         "validate_every": 2,
         "val_tasks": 3,
     },

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 
 import torch
 
-from wheretolearn.runtime import derive_seed
+from wheretolearn.models.config import ModelConfig
+from wheretolearn.seeding import derive_seed
+
+
+def model_config(**kw) -> ModelConfig:
+    """A conv4 config, the paper's architecture (B.1.1) unless ``kw`` says otherwise."""
+    return ModelConfig(
+        **{"name": "conv4", "hidden": 64, "bias": True, "batchnorm": "transductive", **kw}
+    )
 
 
 @dataclass(frozen=True)
@@ -48,3 +56,11 @@ class SyntheticSource:
         for i in range(num_batches):
             tasks = [self.task(derive_seed(seed, split, i, t)) for t in range(meta_batch_size)]
             yield Batch(*(torch.stack(parts) for parts in zip(*tasks, strict=True)))
+
+
+def with_example(method: dict) -> dict:
+    """``method`` with its rule's ``EXAMPLE`` options under it: a test names only the options
+    it is about (a params file must name every option a paper sets)."""
+    from wheretolearn.algorithms.rules.base import RULES
+
+    return {"name": method["name"], **RULES.get(method["name"]).EXAMPLE, **method}

@@ -20,9 +20,10 @@ import pytest
 import torch
 from torch import nn
 
+from synthetic import with_example
 from wheretolearn.algorithms.episodic import query_logits
 from wheretolearn.algorithms.inner_loop import adapt
-from wheretolearn.algorithms.rules import build_rule
+from wheretolearn.algorithms.rules.base import build_rule
 
 ALPHA = 0.5
 
@@ -46,7 +47,7 @@ def support():
 
 
 def rule_for(model, method):
-    return build_rule(method, model, head=set()).double()
+    return build_rule(with_example(method), model, head=set()).double()
 
 
 @pytest.mark.parametrize("steps", [1, 2])

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from wheretolearn.cli import main
-from wheretolearn.config import load_config
-from wheretolearn.evaluate import evaluate, load_run, restore_best
-from wheretolearn.runtime import EpisodeSource, build_setup
-from wheretolearn.train import train
+from wheretolearn.data.sources import EpisodeSource
+from wheretolearn.experiments.fewshot.config import parse
+from wheretolearn.experiments.fewshot.evaluate import evaluate, load_run, restore_best
+from wheretolearn.experiments.fewshot.run import train
+from wheretolearn.experiments.fewshot.setup import build_setup
+from wheretolearn.validate import load
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = "omniglot-small-rot"
@@ -29,7 +31,7 @@ def data_root(prepared_data):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["maml", "sparse_maml"])
 def test_meta_learning_reaches_80_percent_on_held_out_alphabets(data_root, tmp_path, method):
-    config = load_config(ROOT / "params" / "smoke" / f"omniglot_{method}.yaml")
+    config = load(ROOT / "params" / "examples" / f"omniglot_{method}.yaml", None, parse)
     assert config.data.dataset == DATASET
     source = EpisodeSource(config.data, root=str(data_root))
     summary = train(config, tmp_path, seed=0, source=source)
@@ -49,11 +51,14 @@ def test_meta_learning_reaches_80_percent_on_held_out_alphabets(data_root, tmp_p
 
 
 def test_command_line_trains_and_evaluates(data_root, tmp_path, capsys):
-    params = ROOT / "params" / "smoke" / "omniglot_sparse_maml.yaml"
+    params = ROOT / "params" / "examples" / "omniglot_sparse_maml.yaml"
     out, data = tmp_path / "run", f"--data-root {data_root}"
     tiny = "train.epochs=1 train.batches_per_epoch=2 train.val_tasks=2 eval.tasks=3"
     sets = " ".join(f"--set {pair}" for pair in tiny.split())
-    assert main(f"train --params {params} --out {out} --seed 1 {data} {sets}".split()) == 0
+    assert (
+        main(f"train --family fewshot --params {params} --out {out} --seed 1 {data} {sets}".split())
+        == 0
+    )
     assert main(f"evaluate --run {out} {data}".split()) == 0
     result = json.loads((out / f"eval-{DATASET}-test.json").read_text())
     # the command's number is the library's on the same checkpoint and tasks
@@ -63,6 +68,7 @@ def test_command_line_trains_and_evaluates(data_root, tmp_path, capsys):
     assert result["tasks"] == expected["tasks"] == 3
     assert result["accuracy"] == expected["accuracy"]
     capsys.readouterr()
-    bad = f"train --params {params} --out {tmp_path / 'x'} --set train.epochz=1 {data}"
+    out = tmp_path / "x"
+    bad = f"train --family fewshot --params {params} --out {out} --set train.epochz=1 {data}"
     assert main(bad.split()) == 2
     assert "unknown key train.epochz" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from wheretolearn.config import ModelConfig
+from synthetic import model_config
 from wheretolearn.models import build_model, head_names
 
 
@@ -19,7 +19,7 @@ from wheretolearn.models import build_model, head_names
 )
 def test_resnet12_sizes_and_output(size, channels, widths):
     model = build_model(
-        ModelConfig(name="resnet12", size=size), channels=channels, image_size=84, ways=5
+        model_config(name="resnet12", size=size), channels=channels, image_size=84, ways=5
     )
     convs = [p.shape[0] for n, p in model.named_parameters() if n.endswith("conv3.weight")]
     assert tuple(convs) == widths
@@ -29,7 +29,7 @@ def test_resnet12_sizes_and_output(size, channels, widths):
 
 @pytest.mark.parametrize(("image_size", "features"), [(84, 64 * 5 * 5), (28, 64)])
 def test_conv4_feature_size_and_names(image_size, features):
-    model = build_model(ModelConfig(), channels=3, image_size=image_size, ways=5)
+    model = build_model(model_config(), channels=3, image_size=image_size, ways=5)
     assert model.classifier.in_features == features
     names = [n for n, _ in model.named_parameters()]
     assert names[:4] == [
@@ -42,7 +42,7 @@ def test_conv4_feature_size_and_names(image_size, features):
 
 
 def test_conv4_width_and_bias_options():
-    model = build_model(ModelConfig(hidden=16, bias=False), channels=1, image_size=28, ways=5)
+    model = build_model(model_config(hidden=16, bias=False), channels=1, image_size=28, ways=5)
     names = {n for n, _ in model.named_parameters()}
     assert not any(n.endswith("conv.bias") for n in names) and "classifier.bias" not in names
     assert model.features["layer2"].conv.weight.shape == (16, 16, 3, 3)
@@ -52,7 +52,7 @@ def _query_logits(transductive: bool, query: torch.Tensor, support: torch.Tensor
     torch.manual_seed(0)
     mode = "transductive" if transductive else "non-transductive"
     model = build_model(
-        ModelConfig(hidden=8, batchnorm=mode), channels=1, image_size=16, ways=3
+        model_config(hidden=8, batchnorm=mode), channels=1, image_size=16, ways=3
     ).double()
     return functional_call(model, dict(model.named_parameters()), (query,), {"context": support})
 
@@ -92,12 +92,12 @@ def test_activation_after_pooling_is_bitwise_the_textbook_order(kind):
     pre-activations, whole windows below zero, and padded windows on odd sizes)."""
     torch.manual_seed(0)
     if kind == "conv4":
-        model = build_model(ModelConfig(), channels=1, image_size=28, ways=5)
+        model = build_model(model_config(), channels=1, image_size=28, ways=5)
         block, textbook = model.features.layer1, _textbook_conv_block
         x = torch.zeros(4, 1, 28, 28)
         x[:, :, 8:20, 6:22] = torch.randn(4, 1, 12, 16)
     else:
-        model = build_model(ModelConfig(name="resnet12"), channels=3, image_size=84, ways=5)
+        model = build_model(model_config(name="resnet12"), channels=3, image_size=84, ways=5)
         block, textbook = model.features.layer3, _textbook_residual_block  # pools 21 -> 11
         x = torch.zeros(2, 128, 21, 21)
         x[:, :, 4:15, 3:17] = torch.randn(2, 128, 11, 14)

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from synthetic import model_config, with_example
 from wheretolearn.algorithms.episodic import query_logits
 from wheretolearn.algorithms.inner_loop import adapt, inner_loss
-from wheretolearn.algorithms.rules import build_rule
-from wheretolearn.config import ModelConfig
+from wheretolearn.algorithms.rules.base import build_rule
 from wheretolearn.models import build_model, head_names
 
 K = 3
@@ -25,8 +25,8 @@ def task():
 
 def make(method, hidden=8, seed=0):
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(hidden=hidden), channels=1, image_size=16, ways=3).double()
-    return model, build_rule(method, model, head_names(model)).double()
+    model = build_model(model_config(hidden=hidden), channels=1, image_size=16, ways=3).double()
+    return model, build_rule(with_example(method), model, head_names(model)).double()
 
 
 def run(model, rule, task, first_order=True):

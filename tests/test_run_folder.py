@@ -15,21 +15,20 @@ import yaml
 from run_synthetic import PARAMS
 from synthetic import SyntheticSource
 from wheretolearn.checkpoint import load
-from wheretolearn.config import parse_config
 from wheretolearn.errors import UserError
-from wheretolearn.evaluate import load_run, restore_best
+from wheretolearn.experiments.fewshot.config import parse as parse_config
+from wheretolearn.experiments.fewshot.evaluate import load_run, restore_best
+from wheretolearn.experiments.fewshot.run import train
 from wheretolearn.files import write_text_atomic
 from wheretolearn.run_folder import RunFolder
-from wheretolearn.train import train
 
 OUTPUTS = ("best.pt", "summary.json", "metrics.jsonl")
 
 
 def config(**sections):
-    params = {k: dict(v) if isinstance(v, dict) else v for k, v in PARAMS.items()}
-    for key, value in sections.items():
-        params[key] = {**params.get(key, {}), **value}
-    return parse_config(params)
+    from wheretolearn.params import deep_merge
+
+    return parse_config(deep_merge(PARAMS, sections))
 
 
 def tensors_equal(a: dict, b: dict) -> bool:
@@ -76,7 +75,7 @@ def test_every_option_the_run_uses_is_recorded(tmp_path):
     out = tmp_path / "run"
     train(config(train={"epochs": 1}), out, seed=0, source=SyntheticSource())
     recorded = yaml.safe_load((out / "params.yaml").read_text())
-    # params name only sparse-maml's alpha; its other options are recorded with their values
+    # params do not name sparse-maml's init: it is recorded with its value all the same
     assert recorded["method"] == {
         "name": "sparse-maml",
         "alpha": 0.1,

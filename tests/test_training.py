@@ -16,18 +16,17 @@ import torch
 from run_synthetic import PARAMS
 from synthetic import SyntheticSource
 from wheretolearn.checkpoint import load, save_atomic
-from wheretolearn.config import parse_config
 from wheretolearn.errors import ConfigError, DivergenceError, UserError
-from wheretolearn.train import train
+from wheretolearn.experiments.fewshot.config import parse as parse_config
+from wheretolearn.experiments.fewshot.run import train
 
 HERE = Path(__file__).parent
 
 
 def config(**sections):
-    params = {k: dict(v) if isinstance(v, dict) else v for k, v in PARAMS.items()}
-    for key, value in sections.items():
-        params[key] = {**params.get(key, {}), **value}
-    return parse_config(params)
+    from wheretolearn.params import deep_merge
+
+    return parse_config(deep_merge(PARAMS, sections))
 
 
 def test_training_learns_selects_best_and_logs_sparsity(tmp_path):
@@ -45,7 +44,7 @@ def test_training_learns_selects_best_and_logs_sparsity(tmp_path):
 
 
 def _model_names(cfg):
-    from wheretolearn.runtime import build_setup
+    from wheretolearn.experiments.fewshot.setup import build_setup
 
     return build_setup(cfg, SyntheticSource().info, 0).model.named_parameters()
 
@@ -137,7 +136,6 @@ def test_checkpoints_never_execute_code(tmp_path):
         ({"train": {"theta_optimizer": {"lr": -0.001}}}, "train.theta_optimizer.lr: must be > 0"),
         ({"train": {"meta_optimizer": {"lr": 0}}}, "train.meta_optimizer.lr: must be > 0"),
         ({"method": {"alpha": -0.1}}, "method.alpha: must be > 0, got -0.1"),
-        ({"method": {"name": "exp-maml", "alpha": -1}}, "method.alpha: must be > 0"),
         ({"train": {"batches_per_epoch": 0}}, "train.batches_per_epoch: must be >= 1"),
         ({"train": {"val_tasks": 0}}, "train.val_tasks: must be >= 1"),
         ({"train": {"device": "gpu0"}}, "train.device: 'gpu0' is not one of auto, cpu, cuda"),

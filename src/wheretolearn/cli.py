@@ -3,7 +3,7 @@
 Every command's flags are declared here; its implementation is imported only when it runs, as
 ``module:function``, so that ``--help`` and the light commands never import torch (a job's
 start-up is part of every Snakemake job). Hyperparameters never come from flags: they come
-from a params YAML (see :mod:`wheretolearn.config`); flags only say where things are.
+from a params YAML (see the families' ``config`` modules); flags only say where things are.
 """
 
 from __future__ import annotations
@@ -56,20 +56,24 @@ def add_run_flags(parser: Parser) -> None:
     add_common_flags(parser)
 
 
+def _family(parser: Parser) -> None:
+    parser.add_argument(
+        "--family", required=True, help="experiment family: fewshot, continual (see experiments/)"
+    )
+
+
 def _runs(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="meta-train one method on one dataset with one seed")
+    p = sub.add_parser("train", help="train one run of a family with one seed into a run folder")
+    _family(p)
     add_run_flags(p)
-    p.set_defaults(func=_run("wheretolearn.train:_main"))
-    p = sub.add_parser("continual", help="learn one continual-learning stream with one seed")
-    add_run_flags(p)
-    p.set_defaults(func=_run("wheretolearn.continual:_main"))
-    p = sub.add_parser("evaluate", help="test a trained run's best checkpoint on a dataset")
+    p.set_defaults(func=_run("wheretolearn.stages:train"))
+    p = sub.add_parser("evaluate", help="test a few-shot run's best checkpoint on a dataset")
     p.add_argument("--run", required=True, help="run folder written by `train`")
     p.add_argument("--dataset", default=None, help="target dataset (default: the training one)")
     p.add_argument("--split", default="test")
     p.add_argument("--out", default=None, help="result JSON (default: in the run folder)")
     p.add_argument("--data-root", default=None)
-    p.set_defaults(func=_run("wheretolearn.evaluate:_main"))
+    p.set_defaults(func=_run("wheretolearn.experiments.fewshot.evaluate:main"))
 
 
 def _data(sub: argparse._SubParsersAction) -> None:
@@ -95,35 +99,27 @@ def _data(sub: argparse._SubParsersAction) -> None:
 
 def _pipeline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compose", help="write one run's parameters from params/ and a profile")
-    p.add_argument("--run", required=True)
-    p.add_argument("--shots", type=int, required=True)
-    p.add_argument("--profile", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_run("wheretolearn.tables:_compose_main"))
-    p = sub.add_parser(
-        "compose-continual", help="write one continual run's parameters from params/ and a profile"
+    _family(p)
+    p.add_argument(
+        "--cell", required=True, help="the run: fewshot maml/1shot, continual rotations/la-maml"
     )
-    p.add_argument("--run", required=True)
-    p.add_argument("--benchmark", required=True)
     p.add_argument("--profile", required=True)
     p.add_argument("--out", required=True)
-    p.set_defaults(func=_run("wheretolearn.continual_pipeline:_compose_main"))
-    p = sub.add_parser("table", help="aggregate a table's results beside the paper's values")
-    p.add_argument("table")
+    p.set_defaults(func=_run("wheretolearn.stages:compose"))
+    for name, what in (("table", "aggregate a table's results beside the paper's values"),
+                       ("figure", "draw a figure from results files")):  # fmt: skip
+        p = sub.add_parser(name, help=what)
+        p.add_argument(name)
+        p.add_argument("--profile", required=True)
+        p.set_defaults(func=_run(f"wheretolearn.stages:{name}"))
+    p = sub.add_parser("metrics", help="a family's table means as one JSON (for `dvc metrics`)")
+    _family(p)
     p.add_argument("--profile", required=True)
-    p.set_defaults(func=_run("wheretolearn.tables:_table_main"))
-    p = sub.add_parser("figure", help="draw a figure from results files")
-    p.add_argument("figure")
-    p.add_argument("--profile", required=True)
-    p.set_defaults(func=_run("wheretolearn.figures:_main"))
-    p = sub.add_parser("metrics", help="the tables' means as one JSON (for `dvc metrics`)")
-    p.add_argument("--profile", required=True)
-    p.add_argument("--loop", choices=["fewshot", "continual"], default="fewshot")
     p.add_argument("--out", required=True)
-    p.set_defaults(func=_run("wheretolearn.tables:_metrics_main"))
+    p.set_defaults(func=_run("wheretolearn.stages:metrics_main"))
     p = sub.add_parser("pull", help="dvc pull a profile's cached artifacts; mark them current")
     p.add_argument("--profile", default="smoke")
-    p.set_defaults(func=_run("wheretolearn.tables:_pull_main"))
+    p.set_defaults(func=_run("wheretolearn.stages:pull"))
 
 
 def build_parser() -> Parser:

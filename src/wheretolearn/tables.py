@@ -1,24 +1,21 @@
-"""Tables from results files alone: mean and std over seeds beside the paper's numbers.
+"""Tables from rows, for every family: CSV, Markdown and LaTeX, ours beside the paper's.
 
-``python -m wheretolearn table table4 --profile smoke`` reads the evaluation JSONs of every cell
-(paths from :mod:`wheretolearn.pipeline`) and writes ``results/<profile>/table4.{csv,md,tex}``.
-The CSV has one row per cell of the paper's table with the columns :data:`COLUMNS`.
+A family's table is a list of rows with the columns :data:`COLUMNS`, one per cell of the
+paper's table (a cell: a row key, such as setting and method, and a column key, such as the
+dataset or the metric), with our mean and std over seeds and the paper's value. The family says
+which columns make the rows and the columns of the printed grid (:class:`Grid`).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import json
 import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from wheretolearn import pipeline
-from wheretolearn.errors import UserError
 from wheretolearn.files import write_text_atomic
 
 COLUMNS = [
@@ -33,56 +30,13 @@ COLUMNS = [
     "paper_mean",
     "paper_std",
 ]
+Row = dict[str, Any]
 
 
-def paper_value(table: str, method: str, shots: int, dataset: str) -> tuple[Any, Any]:
-    """The paper's ``(mean, std)`` for a cell, or ``(None, None)`` where it reports none."""
-    entry = pipeline.reported().get(table, {}).get(method, {}).get(shots)
-    if isinstance(entry, dict):
-        entry = entry.get(dataset)
-    return tuple(entry) if entry else (None, None)
-
-
-def _value(path: Path, metric: str) -> float:
-    if not path.exists():
-        raise UserError(f"missing result {path}: run `snakemake` for this table first")
-    result = json.loads(path.read_text())
-    return 100.0 * float(result[metric])
-
-
-def collect(table: str, profile: str) -> list[dict[str, Any]]:
-    """One row per cell: our mean and std over the profile's seeds, and the paper's value."""
-    decl, seeds = pipeline.tables()[table], pipeline.seeds(profile)
-    rows = []
-    for run, shots, target in pipeline.table_cells(table, profile):
-        values = [
-            _value(pipeline.eval_file(profile, run, shots, s, target), decl["metric"])
-            for s in seeds
-        ]
-        mean = statistics.fmean(values)
-        std = statistics.stdev(values) if len(values) > 1 else float("nan")
-        rows.append(_row(table, shots, run, target, decl["metric"], mean, std, len(values)))
-    for method in decl.get("reported_only", []):
-        for shots in decl["settings"]:
-            for target in decl["datasets"]:
-                rows.append(_row(table, shots, method, target, decl["metric"], None, None, 0))
-    return rows
-
-
-def _row(table, shots, method, dataset, metric, mean, std, n) -> dict[str, Any]:
-    paper_mean, paper_std = paper_value(table, method, shots, dataset)
-    return {
-        "table": table,
-        "setting": f"{shots}-shot",
-        "method": method,
-        "dataset": dataset,
-        "metric": metric,
-        "mean": mean,
-        "std": std,
-        "n_seeds": n,
-        "paper_mean": paper_mean,
-        "paper_std": paper_std,
-    }
+def summarise(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std over seeds (std NaN for a single seed)."""
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
 def fmt_cell(mean, std) -> str:
@@ -92,7 +46,7 @@ def fmt_cell(mean, std) -> str:
     return f"{mean:.2f}" if std is None or std != std else f"{mean:.2f} ± {std:.2f}"
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_csv(rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -101,133 +55,73 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _grid(rows: list[dict[str, Any]]):
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    keys = list(dict.fromkeys((r["setting"], r["method"]) for r in rows))
-    cells = {(r["setting"], r["method"], r["dataset"]): r for r in rows}
-    return datasets, keys, cells
+@dataclass(frozen=True)
+class Grid:
+    """How a family prints its rows: ``rows`` columns make a printed row (the last is the
+    method), ``column`` makes the printed columns (ours and paper for each value)."""
+
+    rows: tuple[str, ...]
+    column: str
+    column_label: Callable[[str], str] = str
+    method_label: Callable[[str], str] = str
+
+    def layout(self, rows: list[Row]):
+        columns = list(dict.fromkeys(r[self.column] for r in rows))
+        keys = list(dict.fromkeys(tuple(r[k] for k in self.rows) for r in rows))
+        cells = {(*(r[k] for k in self.rows), r[self.column]): r for r in rows}
+        return columns, keys, cells
+
+    def values(self, cells, key: tuple, columns: list[str]) -> list[str]:
+        out = []
+        for column in columns:
+            r = cells[(*key, column)]
+            out += [fmt_cell(r["mean"], r["std"]), fmt_cell(r["paper_mean"], r["paper_std"])]
+        return out
+
+    def labels(self, key: tuple) -> list[str]:
+        return [*key[:-1], self.method_label(key[-1])]
 
 
-def to_markdown(rows: list[dict[str, Any]], title: str, profile: str) -> str:
-    datasets, keys, cells = _grid(rows)
-    spec = pipeline.profile(profile)
-    lines = [
-        f"# {rows[0]['table']}: {title}",
-        "",
-        f"Profile **{profile}**: {spec['description']}. Seeds: {pipeline.seeds(profile)}.",
-        "Ours: mean ± std over seeds; paper: the published value. Rows marked *reported*",
-        "are other papers' numbers that the paper copied; we do not run them.",
-        "",
+def to_markdown(rows: list[Row], grid: Grid, heading: str, intro: list[str]) -> str:
+    columns, keys, cells = grid.layout(rows)
+    header = [*grid.rows] + [
+        f"{grid.column_label(c)} ({kind})" for c in columns for kind in ("ours", "paper")
     ]
-    header = ["setting", "method"] + [
-        f"{d} ({kind})" for d in datasets for kind in ("ours", "paper")
-    ]
+    lines = [f"# {heading}", "", *intro, ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for setting, method in keys:
-        row0 = cells[(setting, method, datasets[0])]
-        label = f"{method} *(reported)*" if row0["n_seeds"] == 0 else method
-        values = []
-        for d in datasets:
-            r = cells[(setting, method, d)]
-            values += [fmt_cell(r["mean"], r["std"]), fmt_cell(r["paper_mean"], r["paper_std"])]
-        lines.append("| " + " | ".join([setting, label, *values]) + " |")
+    for key in keys:
+        lines.append("| " + " | ".join(grid.labels(key) + grid.values(cells, key, columns)) + " |")
     return "\n".join(lines) + "\n"
 
 
-def to_latex(rows: list[dict[str, Any]], title: str, profile: str) -> str:
-    datasets, keys, cells = _grid(rows)
-    tex = lambda s: s.replace("_", r"\_").replace("±", r"$\pm$").replace("—", "--")  # noqa: E731
-    cols = "ll" + "rr" * len(datasets)
+def _tex(text: str) -> str:
+    return text.replace("_", r"\_").replace("±", r"$\pm$").replace("—", "--").replace("*", "")
+
+
+def to_latex(rows: list[Row], grid: Grid, caption: str) -> str:
+    columns, keys, cells = grid.layout(rows)
+    head = " & ".join(k.capitalize() for k in grid.rows)
+    multi = " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex(grid.column_label(c))}}}" for c in columns)
     lines = [
-        f"% {title} (profile {profile}); ours vs paper",
-        rf"\begin{{tabular}}{{{cols}}}",
+        f"% {caption}; ours vs paper",
+        rf"\begin{{tabular}}{{{'l' * len(grid.rows)}{'rr' * len(columns)}}}",
         r"\toprule",
-        "Setting & Method & "
-        + " & ".join(rf"\multicolumn{{2}}{{c}}{{{tex(d)}}}" for d in datasets)
-        + r" \\",
-        " & & " + " & ".join("ours & paper" for _ in datasets) + r" \\",
+        f"{head} & {multi}" + r" \\",
+        " &" * len(grid.rows) + " " + " & ".join("ours & paper" for _ in columns) + r" \\",
         r"\midrule",
     ]
-    for setting, method in keys:
-        values = []
-        for d in datasets:
-            r = cells[(setting, method, d)]
-            values += [
-                tex(fmt_cell(r["mean"], r["std"])),
-                tex(fmt_cell(r["paper_mean"], r["paper_std"])),
-            ]
-        lines.append(" & ".join([setting, tex(method), *values]) + r" \\")
+    for key in keys:
+        row = grid.labels(key) + grid.values(cells, key, columns)
+        lines.append(" & ".join(_tex(v) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def write_table(table: str, profile: str) -> list[Path]:
-    decl = pipeline.tables()[table]
-    rows = collect(table, profile)
-    csv_path, md_path, tex_path = pipeline.table_files(profile, table)
+def write(paths: list[Path], rows: list[Row], grid: Grid, heading: str, intro: list[str],
+          caption: str) -> list[Path]:  # fmt: skip
+    """Write the CSV, Markdown and LaTeX files ``paths`` of a table."""
+    csv_path, md_path, tex_path = paths
     write_text_atomic(csv_path, to_csv(rows))
-    write_text_atomic(md_path, to_markdown(rows, decl["title"], profile))
-    write_text_atomic(tex_path, to_latex(rows, decl["title"], profile))
-    return [csv_path, md_path, tex_path]
-
-
-def _table_main(args: argparse.Namespace) -> int:
-    from wheretolearn import continual_pipeline, continual_tables
-
-    continual = continual_pipeline.names("table")
-    if args.table in continual:
-        paths = continual_tables.write_table(args.table, args.profile)
-    elif args.table in pipeline.tables():
-        pipeline.require_loop(args.profile, "fewshot")
-        paths = write_table(args.table, args.profile)
-    else:
-        known = [*pipeline.tables(), *continual]
-        raise UserError(f"unknown table {args.table!r}; known: {', '.join(known)}")
-    for path in paths:
-        print(path)
-    return 0
-
-
-FEWSHOT_METRIC_TABLES = ("table1", "table3", "table4")
-
-
-def metric_tables(loop: str) -> list[str]:
-    """The tables whose means a loop's metrics file holds (few-shot: ``metrics.json``,
-    continual: ``metrics-continual.json``)."""
-    from wheretolearn import continual_pipeline
-
-    return list(FEWSHOT_METRIC_TABLES) if loop == "fewshot" else continual_pipeline.names("table")
-
-
-def metrics(profile: str, loop: str = "fewshot") -> dict[str, dict[str, float]]:
-    """Every cell's mean, keyed by table then ``setting/method/dataset`` (DVC's metrics);
-    tables with several metrics per cell (the continual ones) add ``/metric``."""
-    pipeline.require_loop(profile, loop)
-    out = {}
-    for table in metric_tables(loop):
-        path = pipeline.table_files(profile, table)[0]
-        with path.open() as fh:
-            rows = [r for r in csv.DictReader(fh) if r["mean"]]
-        several = len({r["metric"] for r in rows}) > 1
-        out[table] = {
-            f"{r['setting']}/{r['method']}/{r['dataset']}"
-            + (f"/{r['metric']}" if several else ""): round(float(r["mean"]), 4)
-            for r in rows
-        }
-    return out
-
-
-def _metrics_main(args: argparse.Namespace) -> int:
-    write_text_atomic(Path(args.out), json.dumps(metrics(args.profile, args.loop), indent=2))
-    return 0
-
-
-def _compose_main(args: argparse.Namespace) -> int:
-    params = pipeline.compose(args.run, args.shots, args.profile)
-    write_text_atomic(Path(args.out), yaml.safe_dump(params, sort_keys=False))
-    return 0
-
-
-def _pull_main(args: argparse.Namespace) -> int:
-    pipeline.pull_cached(args.profile)
-    return 0
+    write_text_atomic(md_path, to_markdown(rows, grid, heading, intro))
+    write_text_atomic(tex_path, to_latex(rows, grid, caption))
+    return list(paths)

@@ -70,36 +70,50 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         _check_bounds(value, tuple(meta), path)
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(tp):
-            try:
-                return _coerce(option, value, path)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(f"{path}: {value!r} is not a {_type_name(tp)}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"{path}: expected null, got {value!r}")
+        return _coerce_union(typing.get_args(tp), value, path, _type_name(tp))
     if origin is Literal:
         if value in typing.get_args(tp):
             return value
         raise ConfigError(f"{path}: {value!r} is not one of {list(typing.get_args(tp))}")
+    if origin in (dict, list):
+        return _coerce_container(origin, typing.get_args(tp), value, path)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    return _coerce_scalar(tp, value, path)
+
+
+def _coerce_union(options: tuple, value: Any, path: str, name: str) -> Any:
+    if value is not None and type(None) in options and len(options) == 2:
+        (inner,) = [o for o in options if o is not type(None)]
+        return _coerce(inner, value, path)  # an optional value: its own error, bounds too
+    for option in options:
+        try:
+            return _coerce(option, value, path)
+        except ConfigError:
+            continue
+    raise ConfigError(f"{path}: {value!r} is not a {name}")
+
+
+def _coerce_container(origin: type, args: tuple, value: Any, path: str) -> Any:
     if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
+        key_tp, val_tp = args
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
         return {
             _coerce(key_tp, k, f"{path}.{k}"): _coerce(val_tp, v, f"{path}.{k}")
             for k, v in value.items()
         }
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
-        return [_coerce(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path)
+    (item_tp,) = args
+    if not isinstance(value, list):
+        raise ConfigError(f"{path}: expected a list, got {value!r}")
+    return [_coerce(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+
+def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{path}: expected null, got {value!r}")
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -107,18 +121,6 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
-
-
-def lookup(registry: dict[str, Any], spec: Any, section: str, kind: str) -> tuple[Any, dict]:
-    """The class registered under ``spec['name']`` and the rest of ``spec`` (its options);
-    a missing or unknown name is refused naming ``<section>.name`` and the known names."""
-    known = ", ".join(sorted(registry))
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise ConfigError(f"missing key {section}.name; known {kind}s: {known}")
-    name = spec["name"]
-    if name not in registry:
-        raise ConfigError(f"{section}.name: unknown {kind} {name!r}; known: {known}")
-    return registry[name], {k: v for k, v in spec.items() if k != "name"}
 
 
 def from_dict(cls: type, data: Any, path: str = "") -> Any:
@@ -141,3 +143,52 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing key {key}")
     return cls(**kwargs)
+
+
+def resolved(section: dict[str, Any], options: Any) -> dict[str, Any]:
+    """A plug-in's section with every option it uses, defaults included: what a run records."""
+    return {"name": section["name"], **dataclasses.asdict(options)}
+
+
+def read_params(path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A params YAML file as a mapping, with ``overrides`` (dotted keys) applied."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return data
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``key.sub=value`` strings to a mapping; values are read as YAML scalars."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def load(path, overrides: dict[str, Any] | None, parse) -> Any:
+    """Read a params file (with ``overrides``) and ``parse`` it; errors name the file."""
+    data = read_params(path, overrides)
+    try:
+        return parse(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

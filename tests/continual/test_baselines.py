@@ -18,19 +18,14 @@ import torch
 from scipy.optimize import minimize
 from torch import nn
 
-from wheretolearn.algorithms.continual import LEARNERS, clip_norm_
-from wheretolearn.algorithms.continual.baselines import (
-    ER,
-    GEM,
-    MER,
-    SGD,
-    EpisodicMemory,
-    gem_dual,
-    gem_project,
-)
-from wheretolearn.algorithms.rules import build_rule
-from wheretolearn.config import ContinualTrainConfig, from_dict
+from wheretolearn.algorithms.continual.base import LEARNERS, ContinualTrainConfig, clip_norm_
+from wheretolearn.algorithms.continual.er import ER
+from wheretolearn.algorithms.continual.gem import GEM, EpisodicMemory, gem_dual, gem_project
+from wheretolearn.algorithms.continual.mer import MER
+from wheretolearn.algorithms.continual.sgd import SGD
+from wheretolearn.algorithms.rules.base import build_rule
 from wheretolearn.errors import ConfigError
+from wheretolearn.validate import from_dict
 
 ALPHA = 0.3
 D, C = 4, 3
@@ -41,14 +36,31 @@ def make_model(seed: int = 0) -> nn.Module:
     return nn.Linear(D, C).double()
 
 
+DEFAULTS = {  # a value for every required option (the params files set them)
+    "sgd": {},
+    "er": {"steps": 1},
+    "gem": {"memories_per_task": 10, "memory_strength": 0.5},
+    "mer": {"beta": 0.1, "gamma": 1.0, "batches_per_example": 1},
+}
+
+
+def learner_options(cls, **kw):
+    return cls.Options(**{**DEFAULTS[cls.learner_name], **kw})
+
+
 def make(cls, options=None, *, seed=0, memories=6, replay=3, clip=None, alpha=ALPHA):
     model = make_model(seed)
     rule = build_rule({"name": "maml", "alpha": alpha}, model, set())
     train = ContinualTrainConfig(
-        memories=memories, replay_batch_size=replay, clip_norm=clip, dtype="float64"
+        batch_size=10,
+        epochs=1,
+        memories=memories,
+        replay_batch_size=replay,
+        clip_norm=clip,
+        dtype="float64",
     )
     gen = torch.Generator().manual_seed(123)
-    return cls(model, rule, options or cls.Options(), train, gen)
+    return cls(model, rule, options or learner_options(cls), train, gen)
 
 
 def data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +91,7 @@ def flat_grad(learner, x, y):
 
 
 def test_registered():
-    assert {LEARNERS[n] for n in ("sgd", "er", "gem", "mer")} == {SGD, ER, GEM, MER}
+    assert {LEARNERS.get(n) for n in ("sgd", "er", "gem", "mer")} == {SGD, ER, GEM, MER}
 
 
 @pytest.mark.parametrize(
@@ -87,8 +99,9 @@ def test_registered():
                 (GEM, {"memories_per_task": -1}), (MER, {"batches_per_example": 0})]
 )  # fmt: skip
 def test_options_refuse_bad_values(cls, bad):
-    with pytest.raises(ConfigError, match="learner."):
-        from_dict(cls.Options, bad, "learner")
+    key = next(iter(bad))
+    with pytest.raises(ConfigError, match=f"learner.{key}: must be"):
+        from_dict(cls.Options, {**DEFAULTS[cls.learner_name], **bad}, "learner")
 
 
 def test_shared_clip_matches_torch():
@@ -105,7 +118,7 @@ def test_shared_clip_matches_torch():
 
 @pytest.mark.parametrize("steps", [1, 2])
 def test_sgd_steps_are_hand_sgd(steps):
-    learner = make(SGD, SGD.Options(steps=steps))
+    learner = make(SGD, learner_options(SGD, steps=steps))
     x, y = data(5, 1)
     w, b = weights(learner)
     for _ in range(steps):
@@ -173,7 +186,7 @@ def test_er_first_batch_has_no_replay_and_buffer_is_capped():
 
 
 def test_er_adds_once_per_batch_with_several_steps():
-    learner = make(ER, ER.Options(steps=3), memories=50)
+    learner = make(ER, learner_options(ER, steps=3), memories=50)
     learner.observe(*data(4, 1), task=0)
     assert len(learner.buffer) == 4 and learner.buffer.seen == 4
 
@@ -293,7 +306,7 @@ def conflicting_tasks():
 
 @pytest.mark.parametrize("margin", [0.0, 0.5])
 def test_gem_observe_does_not_increase_past_memory_loss_to_first_order(margin):
-    learner = make(GEM, GEM.Options(memories_per_task=6, memory_strength=margin))
+    learner = make(GEM, learner_options(GEM, memories_per_task=6, memory_strength=margin))
     (x0, y0), (x1, y1) = conflicting_tasks()
     learner.observe(x0, y0, task=0)
     g_past = flat_grad(learner, x0, y0)  # the whole task-0 batch is its memory
@@ -307,7 +320,7 @@ def test_gem_observe_does_not_increase_past_memory_loss_to_first_order(margin):
 
 
 def test_gem_current_task_memory_is_no_constraint():
-    learner = make(GEM, GEM.Options(memories_per_task=6))
+    learner = make(GEM, learner_options(GEM, memories_per_task=6))
     (x0, y0), (x1, y1) = conflicting_tasks()
     expected = hand_sgd(*weights(learner), x0, y0)
     learner.observe(x0, y0, task=0)  # nothing in memory yet: plain SGD
@@ -323,7 +336,7 @@ def test_gem_current_task_memory_is_no_constraint():
 
 
 def test_mer_with_unit_rates_and_empty_buffer_is_one_sgd_step():
-    learner = make(MER, MER.Options(beta=1.0, gamma=1.0))
+    learner = make(MER, learner_options(MER, beta=1.0, gamma=1.0))
     twin = make(SGD)
     x, y = data(1, 1)
     expected = hand_sgd(*weights(learner), x, y)
@@ -335,7 +348,7 @@ def test_mer_with_unit_rates_and_empty_buffer_is_one_sgd_step():
 
 
 def test_mer_gamma_zero_leaves_weights_unchanged():
-    learner = make(MER, MER.Options(beta=0.7, gamma=0.0, batches_per_example=2))
+    learner = make(MER, learner_options(MER, beta=0.7, gamma=0.0, batches_per_example=2))
     learner.buffer.add(*data(4, 9), task=0)
     before = weights(learner)
     learner.observe(*data(3, 1), task=1)
@@ -345,7 +358,9 @@ def test_mer_gamma_zero_leaves_weights_unchanged():
 
 def test_mer_order_and_both_reptile_rates_by_hand():
     beta, gamma = 0.5, 0.25
-    learner = make(MER, MER.Options(beta=beta, gamma=gamma, batches_per_example=2), replay=1)
+    learner = make(
+        MER, learner_options(MER, beta=beta, gamma=gamma, batches_per_example=2), replay=1
+    )
     mx, my = data(1, 9)
     learner.buffer.add(mx, my, task=0)
     x, y = data(1, 1)
@@ -361,7 +376,7 @@ def test_mer_order_and_both_reptile_rates_by_hand():
 
 
 def test_mer_second_example_can_replay_the_first():
-    learner = make(MER, MER.Options(beta=1.0, gamma=1.0), replay=5)
+    learner = make(MER, learner_options(MER, beta=1.0, gamma=1.0), replay=5)
     x, y = data(2, 1)
     w, b = hand_sgd(*weights(learner), x[:1], y[:1])
     w, b = hand_sgd(*hand_sgd(w, b, x[1:], y[1:]), x[:1], y[:1])
@@ -374,9 +389,9 @@ def test_mer_second_example_can_replay_the_first():
 
 @pytest.mark.parametrize(
     "cls,options",
-    [(SGD, SGD.Options(steps=2)), (ER, ER.Options(steps=2)),
-     (GEM, GEM.Options(steps=2, memories_per_task=3)),
-     (MER, MER.Options(beta=0.5, gamma=0.8, batches_per_example=2))],
+    [(SGD, learner_options(SGD, steps=2)), (ER, learner_options(ER, steps=2)),
+     (GEM, learner_options(GEM, steps=2, memories_per_task=3)),
+     (MER, learner_options(MER, beta=0.5, gamma=0.8, batches_per_example=2))],
 )  # fmt: skip
 def test_extra_state_round_trip_gives_the_identical_next_update(cls, options):
     learner = make(cls, options, memories=5, replay=2, clip=1.0)

@@ -8,15 +8,29 @@ import pytest
 import torch
 from fake_stream import FakeStream
 
-from wheretolearn import continual
-from wheretolearn.config import parse_continual_config
 from wheretolearn.errors import ConfigError, DivergenceError
+from wheretolearn.experiments.continual import run as continual
+from wheretolearn.experiments.continual.config import parse as parse_continual_config
 
-PARAMS = {
-    "method": {"name": "sparse-maml", "alpha": 0.15, "init": "constant", "init_shift": 0.05},
+PARAMS = {  # every key a paper sets is required
+    "method": {
+        "name": "sparse-maml",
+        "alpha": 0.15,
+        "init": "constant",
+        "init_shift": 0.05,
+        "ste_scale": 1.0,
+    },
     "learner": {"name": "lookahead", "meta_lr": 1.7, "glances": 2},
-    "model": {"hidden": [16, 16]},
-    "train": {"memories": 20, "log_every": 3, "epochs": 2},
+    "stream": {"benchmark": "rotations", "dataset": "mnist", "tasks": 3, "per_task": 30},
+    "model": {"name": "mlp", "hidden": [16, 16]},
+    "train": {
+        "batch_size": 10,
+        "epochs": 2,
+        "memories": 20,
+        "replay_batch_size": 10,
+        "clip_norm": 2.0,
+        "log_every": 3,
+    },
 }
 
 
@@ -27,7 +41,7 @@ def test_result_file_and_resume_after_interruption(tmp_path, monkeypatch):
     assert set(full["sparsity"]["final"]) == {
         f"layers.{i}.{k}" for i in range(3) for k in ("weight", "bias")
     }
-    assert json.loads((tmp_path / "full" / "result.json").read_text())["bti"] == full["bti"]
+    assert json.loads((tmp_path / "full" / "summary.json").read_text())["bti"] == full["bti"]
     assert len((tmp_path / "full" / "metrics.jsonl").read_text().splitlines()) == 3
 
     save = continual._save

@@ -14,9 +14,9 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from wheretolearn.algorithms.continual import build_learner
-from wheretolearn.algorithms.rules import build_rule
-from wheretolearn.config import ContinualTrainConfig
+from synthetic import with_example
+from wheretolearn.algorithms.continual.base import ContinualTrainConfig, build_learner
+from wheretolearn.algorithms.rules.base import build_rule
 from wheretolearn.errors import ConfigError
 
 D, C = 5, 3
@@ -25,8 +25,10 @@ D, C = 5, 3
 def setup(method, learner, memories=0, seed=0):
     torch.manual_seed(seed)
     model = nn.Linear(D, C).double()
-    rule = build_rule(method, model, set()).double()
-    train = ContinualTrainConfig(memories=memories, replay_batch_size=4, clip_norm=None)
+    rule = build_rule(with_example(method), model, set()).double()
+    train = ContinualTrainConfig(
+        batch_size=10, epochs=1, memories=memories, replay_batch_size=4, clip_norm=None
+    )
     gen = torch.Generator().manual_seed(seed)
     return build_learner(learner, model, rule, train, gen), gen
 
@@ -112,7 +114,9 @@ def test_a_closed_mask_coordinate_can_reopen_but_a_dead_rate_cannot():
     x, y = x[:1].repeat(4, 1), y[:1].repeat(4)
     method = {"name": "sparse-maml", "alpha": 0.15, "init": "constant", "init_shift": 0.1}
     sparse, _ = setup(method, {"name": "lookahead", "meta_lr": 1.7, "glances": 1})
-    lamaml, _ = setup({"name": "la-maml", "alpha": 0.15}, {"name": "lookahead", "glances": 1})
+    lamaml, _ = setup(
+        {"name": "la-maml", "alpha": 0.15}, {"name": "lookahead", "meta_lr": 0.3, "glances": 1}
+    )
     with torch.no_grad():
         sparse.rule.mask_logits["weight"][y[0], 0] = -1e-4
         lamaml.rule.rates["weight"][y[0], 0] = -1e-4
@@ -143,7 +147,9 @@ def test_open_mask_without_mask_learning_equals_la_maml_without_rate_learning():
 
 def test_replay_uses_the_past_tasks_memory_after_a_task_switch():
     learner, _ = setup(
-        {"name": "la-maml", "alpha": 0.1}, {"name": "lookahead", "glances": 2}, memories=50
+        {"name": "la-maml", "alpha": 0.1},
+        {"name": "lookahead", "meta_lr": 0.3, "glances": 2},
+        memories=50,
     )
     x, y = data()
     learner.observe(x, y, task=0)
@@ -154,7 +160,7 @@ def test_replay_uses_the_past_tasks_memory_after_a_task_switch():
 
 
 def test_unknown_learner_option_is_named():
-    from wheretolearn.algorithms.continual import learner_options
+    from wheretolearn.algorithms.continual.base import learner_options
 
     with pytest.raises(ConfigError, match="learner.glancez"):
         learner_options({"name": "lookahead", "glancez": 3})

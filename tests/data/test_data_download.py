@@ -9,8 +9,9 @@ import pytest
 
 from wheretolearn.cli import main
 from wheretolearn.data import network, prepare, registry
-from wheretolearn.data.download import fetch, md5_of
+from wheretolearn.data.download import fetch
 from wheretolearn.data.registry import Source
+from wheretolearn.data.verify import md5_of
 from wheretolearn.errors import DatasetError
 
 DATA = b"real bytes of a dataset file\n" * 100

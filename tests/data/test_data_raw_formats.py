@@ -16,7 +16,7 @@ import raw_fixtures_fine as rff
 import torch
 
 from wheretolearn.data import describe, episode_loader, load_arrays, prepare, registry
-from wheretolearn.data.download import md5_of
+from wheretolearn.data.verify import md5_of
 from wheretolearn.errors import DatasetError
 
 MAKERS = {

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from wheretolearn.data import episode_loader, load_arrays, prepare, registry
-from wheretolearn.data.download import checksum_ok, local_candidates, md5_of
+from wheretolearn.data.download import local_candidates
+from wheretolearn.data.verify import checksum_ok, md5_of
 
 
 def _has_debian_fashion() -> bool:

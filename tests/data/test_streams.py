@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from wheretolearn.config import StreamConfig
 from wheretolearn.data import build_stream, problems
-from wheretolearn.data import streams as streams_module
-from wheretolearn.data.streams import _transform
+from wheretolearn.data import pools as pools_module
+from wheretolearn.data.config import StreamConfig
+from wheretolearn.data.pools import transform as _transform
 from wheretolearn.errors import ConfigError, DatasetError
+from wheretolearn.validate import from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 SIDE = 28
@@ -42,7 +43,7 @@ def _dot_pool(n: int = 20, row: int = 3, col: int = 14):
 
 @pytest.fixture
 def pools(monkeypatch):
-    """Replace load_arrays in the streams module by a dict of synthetic (name, split) pools."""
+    """Replace load_arrays in the pools module by a dict of synthetic (name, split) pools."""
     table = {
         ("syn", "train"): _ids_pool(400, 10, seed=1),
         ("syn", "test"): _ids_pool(300, 10, seed=2),
@@ -56,12 +57,12 @@ def pools(monkeypatch):
             raise DatasetError(f"dataset {name!r} split {split!r} is not prepared (fake)")
         return table[name, split]
 
-    monkeypatch.setattr(streams_module, "load_arrays", fake_load_arrays)
+    monkeypatch.setattr(pools_module, "load_arrays", fake_load_arrays)
     return table
 
 
 def _cfg(**kw) -> StreamConfig:
-    base = {"dataset": "syn", "tasks": 4, "per_task": 50}
+    base = {"benchmark": "rotations", "dataset": "syn", "tasks": 4, "per_task": 50}
     return StreamConfig(**{**base, **kw})
 
 
@@ -262,14 +263,16 @@ def test_pools_of_different_shapes_are_refused(pools):
 
 
 @pytest.mark.parametrize("key", ["tasks", "per_task", "classes_per_task", "test_per_task"])
-def test_non_positive_sizes_are_refused(pools, key):
-    with pytest.raises(ConfigError, match=f"stream.{key}: must be at least 1"):
-        build_stream(_cfg(**{key: 0}), 0)
+def test_non_positive_sizes_are_refused(key):
+    """Sizes are validated with the types, when a params file is read (once)."""
+    base = {"benchmark": "rotations", "dataset": "syn", "tasks": 4, "per_task": 50}
+    with pytest.raises(ConfigError, match=f"stream.{key}: must be >= 1, got 0"):
+        from_dict(StreamConfig, {**base, key: 0}, "stream")
 
 
 def test_an_unprepared_pool_says_how_to_prepare_it(tmp_path):
     with pytest.raises(DatasetError, match="not prepared.*data prepare mnist"):
-        build_stream(StreamConfig(dataset="mnist"), 0, str(tmp_path))
+        build_stream(_cfg(dataset="mnist"), 0, str(tmp_path))
 
 
 @pytest.fixture
@@ -301,7 +304,7 @@ def test_real_mnist_test_rotations(mnist_test_root):
     assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
     assert torch.bincount(y).tolist()[:2] == [980, 1135]
     # the rotation conserves roughly the ink of the digits (corners are mostly empty)
-    plain = torch.from_numpy(streams_module.load_arrays("mnist-test", "test", mnist_test_root)[0])
+    plain = torch.from_numpy(pools_module.load_arrays("mnist-test", "test", mnist_test_root)[0])
     ratio = float(x.sum() / plain.float().div(255).sum())
     assert 0.9 < ratio < 1.05
     assert stream.tasks[0].train_x.shape == (100, 784)

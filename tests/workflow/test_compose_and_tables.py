@@ -11,16 +11,34 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wheretolearn import pipeline
+from wheretolearn import params
 from wheretolearn.errors import ConfigError
-from wheretolearn.tables import write_table
+from wheretolearn.experiments import family
+from wheretolearn.experiments.fewshot.cells import eval_file
+from wheretolearn.experiments.fewshot.compose import cell, table_cells
+from wheretolearn.tables import COLUMNS
+
+FEWSHOT = family("fewshot")
+
+
+def compose(run, shots, profile):
+    return FEWSHOT.compose(cell(run, shots), profile)
+
+
+def cells(table):
+    return table_cells(FEWSHOT.declarations()[table])
+
+
+def write_table(table, profile):
+    return FEWSHOT.write_table(table, profile)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """A scratch copy of params/ as the working directory (results go under it)."""
+    """A scratch copy of params/ as the project root (results go under it)."""
     shutil.copytree(ROOT / "params", tmp_path / "params")
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -60,24 +78,24 @@ def flat(tree, prefix=""):
 
 
 def from_params_file(run, shots):
-    """A run's parameters read straight from params/fewshot.yaml, with no profile."""
-    spec = yaml.safe_load((ROOT / "params" / "fewshot.yaml").read_text())
+    """A run's parameters read straight from params/fewshot/runs.yaml, with no profile."""
+    spec = yaml.safe_load((ROOT / "params" / "fewshot" / "runs.yaml").read_text())
 
     def entry(name):
         own = dict(spec["runs"][name])
         parent = own.pop("from", None)
-        return pipeline.deep_merge(entry(parent), own) if parent else own
+        return params.deep_merge(entry(parent), own) if parent else own
 
     e = entry(run)
-    params = pipeline.deep_merge(spec["base"], spec["shots"][shots])
-    return pipeline.deep_merge(pipeline.deep_merge(params, e.get("all", {})), e.get(shots, {}))
+    merged = params.deep_merge(spec["base"], spec["shots"][shots])
+    return params.deep_merge(params.deep_merge(merged, e.get("all", {})), e.get(shots, {}))
 
 
 @pytest.mark.parametrize("profile", ["paper", "smoke"])
 def test_every_table_run_composes_and_profiles_keep_the_algorithm(profile):
-    for table in pipeline.tables():
-        for run, shots, _ in pipeline.table_cells(table, profile):
-            composed = flat(pipeline.compose(run, shots, profile))
+    for table in FEWSHOT.targets():
+        for run, shots, _ in cells(table):
+            composed = flat(compose(run, shots, profile))
             declared = flat(from_params_file(run, shots))
             allowed = BUDGET_KEYS | IMAGE_SIZE_KEYS.get(run, set()) if profile != "paper" else set()
             for key, value in declared.items():
@@ -87,53 +105,42 @@ def test_every_table_run_composes_and_profiles_keep_the_algorithm(profile):
 
 
 def test_table_s2_values_reach_the_runs():
-    run = pipeline.compose("sparse-maml", 1, "paper")
+    run = compose("sparse-maml", 1, "paper")
     assert run["method"]["alpha"] == 0.25 and run["train"]["inner_steps"] == 35
     assert run["train"]["meta_optimizer"]["lr"] == 0.0075 and run["eval"]["inner_steps"] == 100
     assert run["eval"]["targets"] == {"tieredimagenet": 35, "cub": 35, "cars": 35}
-    plus = pipeline.compose("sparse-maml-plus", 5, "paper")
+    plus = compose("sparse-maml-plus", 5, "paper")
     assert plus["train"]["theta_optimizer"]["name"] == "sgd-nesterov"
     assert plus["train"]["epochs"] == 600 and plus["eval"]["targets"]["cars"] == 100
-    relu = pipeline.compose("sparse-relu-maml", 5, "paper")
+    relu = compose("sparse-relu-maml", 5, "paper")
     assert relu["method"]["alpha"] == 0.1
-    smoke = pipeline.compose("sparse-maml", 1, "smoke")
+    smoke = compose("sparse-maml", 1, "smoke")
     assert smoke["data"]["dataset"] == "omniglot-small-rot"
     assert smoke["eval"]["targets"] == {"omniglot-small": 10, "mnist-test": 10, "fashion-mnist": 10}
 
 
 def test_a_wrong_key_in_params_is_named(project):
-    path = project / "params" / "fewshot.yaml"
+    path = project / "params" / "fewshot" / "runs.yaml"
     path.write_text(path.read_text().replace("batches_per_epoch: 100", "batches_per_epok: 100"))
     with pytest.raises(ConfigError, match="unknown key train.batches_per_epok"):
-        pipeline.compose("maml", 1, "paper")
-    with pytest.raises(ConfigError, match="unknown run 'mamI'"):
-        pipeline.compose("mamI", 1, "paper")
+        compose("maml", 1, "paper")
+    with pytest.raises(ConfigError, match="unknown fewshot run 'mamI'"):
+        compose("mamI", 1, "paper")
 
 
 def test_table4_aggregates_seeds_beside_the_paper(project):
     """Fake evaluation results: accuracy = (seed + 1) / 10 + shots / 100 for every cell."""
-    seeds = pipeline.seeds("smoke")
-    for run, shots, target in pipeline.table_cells("table4", "smoke"):
+    seeds = params.seeds("smoke")
+    for run, shots, target in cells("table4"):
         for seed in seeds:
-            path = pipeline.eval_file("smoke", run, shots, seed, target)
+            path = eval_file("smoke", run, shots, seed, target)
             path.parent.mkdir(parents=True, exist_ok=True)
             acc = (seed + 1) / 10 + shots / 100
             path.write_text(json.dumps({"accuracy": acc, "sparsity": 0.5}))
     csv_path, md_path, tex_path = write_table("table4", "smoke")
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == 6 * 2 * 3
-    assert list(rows[0]) == [
-        "table",
-        "setting",
-        "method",
-        "dataset",
-        "metric",
-        "mean",
-        "std",
-        "n_seeds",
-        "paper_mean",
-        "paper_std",
-    ]
+    assert list(rows[0]) == COLUMNS
     cell = next(
         r
         for r in rows
@@ -150,9 +157,9 @@ def test_table4_aggregates_seeds_beside_the_paper(project):
 
 
 def test_table1_marks_reported_only_rows(project):
-    for run, shots, target in pipeline.table_cells("table1", "smoke"):
-        for seed in pipeline.seeds("smoke"):
-            path = pipeline.eval_file("smoke", run, shots, seed, target)
+    for run, shots, target in cells("table1"):
+        for seed in params.seeds("smoke"):
+            path = eval_file("smoke", run, shots, seed, target)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"accuracy": 0.5, "sparsity": 0.0}))
     csv_path, md_path, _ = write_table("table1", "smoke")

@@ -16,11 +16,42 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wheretolearn import continual_pipeline as cp
-from wheretolearn import pipeline
-from wheretolearn.continual_tables import layer_labels, metric_value, write_table
+from wheretolearn import dvc, params, stages
 from wheretolearn.errors import ConfigError, UserError
-from wheretolearn.tables import metrics
+from wheretolearn.experiments import family
+from wheretolearn.experiments.continual.cells import layer_labels, metric_value, result_file
+from wheretolearn.experiments.continual.compose import cell, table_cells
+from wheretolearn.paths import layout
+from wheretolearn.tables import COLUMNS
+
+CONTINUAL = family("continual")
+
+
+def compose(run, bench, profile):
+    return CONTINUAL.compose(cell(run, bench), profile)
+
+
+def cells(name):
+    return table_cells(CONTINUAL.declarations()[name])
+
+
+def seeds(name, profile):
+    return CONTINUAL.seeds(name, profile)
+
+
+def write_table(name, profile):
+    return CONTINUAL.write_table(name, profile)
+
+
+def datasets(profile):
+    found = {
+        d
+        for n in CONTINUAL.targets()
+        for c in CONTINUAL.cells(n)
+        for d in CONTINUAL.datasets(c, profile)
+    }
+    return sorted(found)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ["paper", "smoke", "real-offline"]
@@ -37,14 +68,14 @@ MLP = {
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """A scratch copy of params/ as the working directory (results go under it)."""
+    """A scratch copy of params/ as the project root (results go under it)."""
     shutil.copytree(ROOT / "params", tmp_path / "params")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def every_cell():
-    return sorted({cell for name in cp.names() for cell in cp.cells(name)})
+    return sorted({c for name in CONTINUAL.targets() for c in cells(name)})
 
 
 # ---- composition and validation ---------------------------------------------------------
@@ -56,58 +87,56 @@ LIMITABLE = {"learner.glances", "train.epochs"}
 
 def from_params_file(run, bench):
     """A continual run's method, learner, stream and model read straight from
-    params/continual.yaml, with no profile (notes left out)."""
-    spec = yaml.safe_load((ROOT / "params" / "continual.yaml").read_text())
+    params/continual/runs.yaml, with no profile (notes left out)."""
+    spec = yaml.safe_load((ROOT / "params" / "continual" / "runs.yaml").read_text())
 
     def entry(name):
         own = dict(spec["runs"][name])
         parent = own.pop("from", None)
-        return pipeline.deep_merge(entry(parent), own) if parent else own
+        return params.deep_merge(entry(parent), own) if parent else own
 
     e = entry(run)
-    params = {}
+    merged = {}
     for layer in (spec["base"], spec["benchmarks"][bench]["params"], e.get("all"), e.get(bench)):
-        params = pipeline.deep_merge(
-            params, {k: v for k, v in (layer or {}).items() if k != "notes"}
-        )
-    return params
+        merged = params.deep_merge(merged, {k: v for k, v in (layer or {}).items() if k != "notes"})
+    return merged
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_continual_run_composes_and_profiles_keep_the_algorithm(profile):
-    limits = pipeline.profile(profile)["continual"]["limits"]
+    limits = params.profile(profile)["continual"]["limits"]
     assert set(limits) <= LIMITABLE, limits
     for run, bench in every_cell():
-        params = cp.compose(run, bench, profile)
+        composed = compose(run, bench, profile)
         declared = from_params_file(run, bench)
-        assert params["method"] == declared["method"], (run, bench)
-        for key, value in params["learner"].items():
+        assert composed["method"] == declared["method"], (run, bench)
+        for key, value in composed["learner"].items():
             expected = declared["learner"][key]
             if f"learner.{key}" in limits:
                 expected = min(expected, limits[f"learner.{key}"])
             assert value == expected, (profile, run, bench, key)
         for key in ("benchmark", "classes_per_task", "flatten"):
-            assert params["stream"].get(key) == declared["stream"].get(key), (run, bench, key)
+            assert composed["stream"].get(key) == declared["stream"].get(key), (run, bench, key)
         model = declared.get("model", {})
-        assert params["model"]["name"] == model.get("name", "mlp")
+        assert composed["model"]["name"] == model.get("name", "mlp")
         if "hidden" in model:
-            assert params["model"]["hidden"] == model["hidden"]
+            assert composed["model"]["hidden"] == model["hidden"]
         train = declared.get("train", {})
         for key in ("batch_size", "memories", "replay_batch_size", "clip_norm"):
             if key in train:
-                assert params["train"][key] == train[key], (profile, run, bench, key)
+                assert composed["train"][key] == train[key], (profile, run, bench, key)
 
 
 def test_table_s6_and_s7_values_reach_the_runs():
-    run = cp.compose("la-maml", "rotations", "paper")
+    run = compose("la-maml", "rotations", "paper")
     assert run["method"] == {"name": "la-maml", "alpha": 0.15}
     assert run["learner"] == {"name": "lookahead", "meta_lr": 0.3, "glances": 5}
     assert run["stream"]["tasks"] == 20 and run["stream"]["per_task"] == 1000
     assert run["model"] == {"name": "mlp", "hidden": [100, 100]}
-    many = cp.compose("la-maml", "many-permutations", "paper")
+    many = compose("la-maml", "many-permutations", "paper")
     assert many["learner"]["glances"] == 10 and many["train"]["memories"] == 500
     assert "--opt_lr 0.1" in many["notes"]
-    sparse = cp.compose("sparse-la-maml", "many-permutations", "paper")
+    sparse = compose("sparse-la-maml", "many-permutations", "paper")
     assert sparse["method"] == {
         "name": "sparse-maml",
         "init": "constant",
@@ -117,42 +146,42 @@ def test_table_s6_and_s7_values_reach_the_runs():
     }
     # Table S6 gamma_m 0.75, halved for the authors' 0.5 straight-through factor
     assert sparse["learner"]["meta_lr"] == 0.375 and "reconstruction" in sparse["notes"]
-    perm = cp.compose("sparse-la-maml", "permutations", "paper")
+    perm = compose("sparse-la-maml", "permutations", "paper")
     assert (perm["method"]["alpha"], perm["learner"]["glances"]) == (0.1, 10)
-    cifar = cp.compose("la-maml", "split-cifar10-1000", "paper")
+    cifar = compose("la-maml", "split-cifar10-1000", "paper")
     assert cifar["method"]["alpha"] == 0.01 and cifar["learner"]["meta_lr"] == 0.01
     assert cifar["stream"]["flatten"] is False and cifar["model"]["name"] == "convnet"
-    er = cp.compose("er", "split-cifar10-200", "paper")
+    er = compose("er", "split-cifar10-200", "paper")
     assert er["learner"]["steps"] == 2 and er["train"]["replay_batch_size"] == 20
     assert er["method"]["alpha"] == 0.001
-    gem = cp.compose("gem", "split-cifar10-1000", "paper")
+    gem = compose("gem", "split-cifar10-1000", "paper")
     assert gem["train"]["batch_size"] == 5 and gem["learner"]["memories_per_task"] == 200
-    assert "not given by the paper" in cp.compose("sgd", "rotations", "paper")["notes"]
+    assert "not given by the paper" in compose("sgd", "rotations", "paper")["notes"]
 
 
 def test_sweeps_change_one_value():
-    assert cp.compose("sparse-la-maml-h25", "rotations", "paper")["model"]["hidden"] == [25, 25]
-    alpha = cp.compose("sparse-la-maml-a0.3", "permutations", "paper")["method"]
+    assert compose("sparse-la-maml-h25", "rotations", "paper")["model"]["hidden"] == [25, 25]
+    alpha = compose("sparse-la-maml-a0.3", "permutations", "paper")["method"]
     assert (alpha["alpha"], alpha["init_shift"]) == (0.3, 0.3)
-    assert cp.compose("la-maml-10epochs", "rotations", "paper")["train"]["epochs"] == 10
-    assert cp.compose("la-maml-10epochs", "rotations", "smoke")["train"]["epochs"] == 2
+    assert compose("la-maml-10epochs", "rotations", "paper")["train"]["epochs"] == 10
+    assert compose("la-maml-10epochs", "rotations", "smoke")["train"]["epochs"] == 2
 
 
 @pytest.mark.parametrize("profile", ["smoke", "real-offline"])
 def test_offline_profiles_read_the_real_offline_pools(profile):
-    stream = cp.compose("la-maml", "rotations", profile)["stream"]
+    stream = compose("la-maml", "rotations", profile)["stream"]
     assert (stream["dataset"], stream["train_split"]) == ("mnist-test", "test")
     assert (stream["test_dataset"], stream["test_split"]) == ("mnist-digits", "train")
-    split = cp.compose("gem", "split-cifar10-200", profile)["stream"]
+    split = compose("gem", "split-cifar10-200", profile)["stream"]
     assert split["dataset"] == split["test_dataset"] == "fashion-mnist"
-    assert cp.datasets(profile) == ["fashion-mnist", "mnist-digits", "mnist-test"]
-    assert cp.datasets("paper") == ["cifar10", "mnist"]
+    assert datasets(profile) == ["fashion-mnist", "mnist-digits", "mnist-test"]
+    assert datasets("paper") == ["cifar10", "mnist"]
 
 
 def test_real_offline_keeps_the_paper_budgets():
     for run, bench in every_cell():
-        offline = cp.compose(run, bench, "real-offline")
-        paper = cp.compose(run, bench, "paper")
+        offline = compose(run, bench, "real-offline")
+        paper = compose(run, bench, "paper")
         for section in ("method", "learner", "model", "train"):
             assert offline[section] == paper[section]
         for key in ("tasks", "per_task", "test_per_task"):
@@ -161,40 +190,40 @@ def test_real_offline_keeps_the_paper_budgets():
 
 def test_continual_only_profile_refuses_fewshot_runs_by_name():
     with pytest.raises(ConfigError, match="covers only the continual targets.*profile=paper"):
-        pipeline.compose("maml", 1, "real-offline")
-    assert pipeline.compose("maml", 1, "smoke")["data"]["dataset"] == "omniglot-small-rot"
+        family("fewshot").compose("maml/1shot", "real-offline")
+    assert (
+        family("fewshot").compose("maml/1shot", "smoke")["data"]["dataset"] == "omniglot-small-rot"
+    )
 
 
 def test_a_wrong_key_in_continual_params_is_named(project):
-    path = project / "params" / "continual.yaml"
+    path = project / "params" / "continual" / "runs.yaml"
     path.write_text(
         path.read_text().replace("tasks: 100, per_task: 200", "tasks: 100, per_tsk: 200")
     )
     with pytest.raises(ConfigError, match="many-permutations.*unknown key stream.per_tsk"):
-        cp.compose("la-maml", "many-permutations", "paper")
+        compose("la-maml", "many-permutations", "paper")
     text = path.read_text().replace("{meta_lr: 0.85, glances: 5}", "{meta_lr: 0.85, glance: 5}")
     path.write_text(text.replace("init: constant,", "init: constnt,"))
-    pipeline._yaml.cache_clear()  # params files are read once per process
     with pytest.raises(ConfigError, match="'sparse-la-maml' on 'rotations'.*method.init"):
-        cp.compose("sparse-la-maml", "rotations", "smoke")
+        compose("sparse-la-maml", "rotations", "smoke")
     path.write_text(text)
-    pipeline._yaml.cache_clear()
     with pytest.raises(ConfigError, match="unknown key learner.glance;"):
-        cp.compose("sparse-la-maml", "rotations", "smoke")
+        compose("sparse-la-maml", "rotations", "smoke")
     with pytest.raises(ConfigError, match="unknown continual run 'la-mamI'"):
-        cp.compose("la-mamI", "rotations", "paper")
+        compose("la-mamI", "rotations", "paper")
     with pytest.raises(ConfigError, match="unknown benchmark 'rotation'"):
-        cp.compose("la-maml", "rotation", "paper")
+        compose("la-maml", "rotation", "paper")
 
 
 def test_compose_cli_writes_the_composed_params(tmp_path):
     out = tmp_path / "p.yaml"
-    cmd = [sys.executable, "-m", "wheretolearn", "compose-continual", "--run", "la-maml"]
-    cmd += ["--benchmark", "rotations", "--profile", "smoke", "--out", str(out)]
+    cmd = [sys.executable, "-m", "wheretolearn", "compose", "--family", "continual"]
+    cmd += ["--cell", "rotations/la-maml", "--profile", "smoke", "--out", str(out)]
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-    assert yaml.safe_load(out.read_text()) == cp.compose("la-maml", "rotations", "smoke")
+    assert yaml.safe_load(out.read_text()) == compose("la-maml", "rotations", "smoke")
     bad = subprocess.run(
-        cmd[:-4] + ["--benchmark", "rot"] + cmd[-4:], cwd=ROOT, capture_output=True
+        [*cmd[:6], "--cell", "rot/la-maml", *cmd[8:]], cwd=ROOT, capture_output=True
     )
     assert bad.returncode == 2 and b"unknown benchmark 'rot'" in bad.stderr
 
@@ -240,18 +269,18 @@ def _depth(name: str) -> tuple[bool, str]:
 def write_results(names: list[str], profile: str = "smoke") -> None:
     """Every cell of the named targets: RA = 60 + 10 * run index + seed, BTI = -5 - seed,
     final accuracy = 20 + 2 * seed, overall sparsity = 0.1 * (run index + 1) + 0.01 * seed."""
-    runs = list(dict.fromkeys(run for name in names for run, _ in cp.cells(name)))
+    runs = list(dict.fromkeys(run for name in names for run, _ in cells(name)))
     for name in names:
-        for run, bench in cp.cells(name):
+        for run, bench in cells(name):
             i = runs.index(run)
-            params = cp.compose(run, bench, profile)
-            path = cp.params_file(profile, run, bench)
+            composed = compose(run, bench, profile)
+            path = layout().composed(profile, "continual", cell(run, bench))
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(yaml.safe_dump(params))
-            for seed in cp.seeds(name, profile):
+            path.write_text(yaml.safe_dump(composed))
+            for seed in seeds(name, profile):
                 result = fake_result(60 + 10 * i + seed, -5 - seed, 20 + 2 * seed,
                                      0.1 * (i + 1) + 0.01 * seed, seed)  # fmt: skip
-                out = cp.result_file(profile, run, bench, seed)
+                out = result_file(profile, run, bench, seed)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(result))
 
@@ -282,18 +311,7 @@ def test_table5_aggregates_seeds_beside_the_paper(project):
     write_results(["table5"])
     csv_path, md_path, tex_path = write_table("table5", "smoke")
     rows = rows_of(csv_path)
-    assert list(rows[0]) == [
-        "table",
-        "setting",
-        "method",
-        "dataset",
-        "metric",
-        "mean",
-        "std",
-        "n_seeds",
-        "paper_mean",
-        "paper_std",
-    ]
+    assert list(rows[0]) == COLUMNS
     assert len(rows) == 3 * 6 * 2
     cell = {(r["method"], r["dataset"], r["metric"]): r for r in rows}
     ra = cell[("sparse-la-maml", "permutations", "retained_accuracy")]
@@ -346,7 +364,7 @@ def test_continual_metrics_file_keys_every_metric(project):
     write_results(["table5", "tableS5", "tableS7"])
     for name in ("table5", "tableS5", "tableS7"):
         write_table(name, "smoke")
-    values = metrics("smoke", "continual")
+    values = stages.metrics(CONTINUAL, "smoke")
     assert values["table5"]["single pass/mer/rotations/bti"] == pytest.approx(-5.5)
     assert len(values["tableS5"]) == 42 and len(values["tableS7"]) == 10
 
@@ -357,7 +375,7 @@ def test_missing_continual_results_say_what_to_run(project):
 
 
 def test_figure_frames_average_seeds(project):
-    from wheretolearn.figures.continual import sweep_frame, task_starts, trace_frame
+    from wheretolearn.figures._continual import sweep_frame, task_starts, trace_frame
 
     write_results(["figure3"])
     trace = trace_frame("smoke", "figure3", "la-maml", "rotations")
@@ -372,10 +390,10 @@ def test_figure_frames_average_seeds(project):
 
 @pytest.mark.parametrize("name", ["figure3", "figure4", "figureS3", "figureS4"])
 def test_figures_draw_from_result_files(project, name):
-    import importlib
-
     write_results([name])
-    paths = importlib.import_module(f"wheretolearn.figures.{name}").draw("smoke")
+    from wheretolearn.figures import FIGURES
+
+    paths = FIGURES.get(name)("smoke")
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert all(p.stat().st_size > 5_000 for p in paths)
 
@@ -404,10 +422,10 @@ def workflow_copy(tmp_path_factory):
 def test_every_continual_target_resolves_in_a_dry_run(workflow_copy):
     result = snakemake(workflow_copy, *TARGETS, "-n", "--config", "profile=smoke")
     assert result.returncode == 0, result.stdout + result.stderr
-    runs = {(r, b, s) for n in TARGETS for r, b in cp.cells(n) for s in cp.seeds(n, "smoke")}
+    runs = {(r, b, s) for n in TARGETS for r, b in cells(n) for s in seeds(n, "smoke")}
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    assert int(counts["train_continual"]) == len(runs)
-    assert int(counts["continual_table"]) == 3 and int(counts["continual_figure"]) == 4
+    assert int(counts["train"]) == len(runs)
+    assert int(counts["table"]) == 3 and int(counts["figure"]) == 4
 
 
 def test_fewshot_target_of_a_continual_only_profile_stops_with_the_reason(workflow_copy):
@@ -416,16 +434,27 @@ def test_fewshot_target_of_a_continual_only_profile_stops_with_the_reason(workfl
     assert "covers only the continual targets" in result.stdout + result.stderr
 
 
+LOCK = """schema: '2.0'
+stages:
+  datasets-smoke:
+    cmd: snakemake datasets --cores all --config profile=smoke
+    outs: [{path: data/omniglot-small}, {path: data/mnist-test}, {path: data/mnist-digits}]
+  family@smoke-fewshot:
+    cmd: snakemake fewshot_tables --cores all --config profile=smoke
+"""
+
+
 def test_pull_skips_stages_never_run(tmp_path, monkeypatch):
     """A repository that built only the few-shot smoke tables has no continual stage in
-    dvc.lock: `wheretolearn pull` pulls and touches what is there, and says what it skips."""
+    dvc.lock: `wheretolearn pull` pulls and touches what is there, and says what it skips.
+    The stages are read from dvc.lock: those of the profile, and the datasets stage whose
+    folders the profile reads (real-offline reads the smoke profile's data)."""
     lock = tmp_path / "dvc.lock"
-    lock.write_text(
-        "schema: '2.0'\nstages:\n  datasets-smoke: {}\n  runs@smoke: {}\n  tables@smoke: {}\n"
-    )
-    stages, skipped = pipeline.cached_stages("smoke", lock)
-    assert stages == ["datasets-smoke", "runs@smoke", "tables@smoke"]
-    assert skipped == ["continual-runs@smoke", "continual-tables@smoke"]
+    lock.write_text(LOCK)
+    stages, families = dvc.cached_stages("smoke", lock)
+    assert stages == ["datasets-smoke", "family@smoke-fewshot"]
+    assert families == {"family@smoke-fewshot": "fewshot"}
+    assert dvc.cached_stages("real-offline", lock) == (["datasets-smoke"], {})
     calls = []
     answers = {("dvc", "remote", "default"): "local", ("dvc", "config"): "true"}
 
@@ -435,9 +464,9 @@ def test_pull_skips_stages_never_run(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
 
     monkeypatch.setattr("subprocess.run", run)
-    pipeline.pull_cached("smoke", lock)
+    dvc.pull_cached("smoke", lock)
     assert calls[0] == ["dvc", "remote", "default"]  # verification of the remote comes first
     assert ["dvc", "pull", *stages] in calls
     assert calls[-1][:3] == ["snakemake", "fewshot_tables", "--touch"]
     with pytest.raises(ConfigError, match="nothing to pull"):
-        pipeline.pull_cached("paper", lock)
+        dvc.pull_cached("paper", lock)

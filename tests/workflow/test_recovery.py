@@ -26,7 +26,7 @@ from wheretolearn.checkpoint import load
 from wheretolearn.files import hold_lock
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN = "results/smoke/runs/maml/1shot/seed0"
+RUN = "results/smoke/fewshot/runs/maml/1shot/seed0"
 EVAL = f"{RUN}/eval-tieredimagenet.json"  # one training and one evaluation
 
 
@@ -55,7 +55,7 @@ def tree(tmp_path, data):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
     profile = tmp_path / "params" / "profiles" / "smoke.yaml"
     spec = yaml.safe_load(profile.read_text())
-    spec["override"]["train"].update(epochs=3, batches_per_epoch=4, validate_every=1)
+    spec["fewshot"]["override"]["train"].update(epochs=3, batches_per_epoch=4, validate_every=1)
     profile.write_text(yaml.safe_dump(spec, sort_keys=False))
     (tmp_path / "workflow" / "config.yaml").write_text(f"profile: smoke\ndata_root: {data}\n")
     return tmp_path
@@ -116,18 +116,22 @@ def test_a_killed_build_finishes_when_rerun_bit_identical(tree, tmp_path_factory
     assert proc.returncode == -signal.SIGKILL, "the build ended before it could be killed"
     assert not (tree / RUN / "summary.json").exists()
     build(tree)
-    assert "resuming" in (tree / "results/smoke/logs/train/maml-1shot-seed0.log").read_text()
+    assert (
+        "resuming" in (tree / "results/smoke/logs/fewshot/train/maml/1shot-seed0.log").read_text()
+    )
     same_run(tree, reference)
 
 
 @pytest.mark.slow
 def test_a_forced_rerun_of_a_finished_training_re_creates_its_outputs(tree):
-    """``snakemake -f <best.pt>``: Snakemake deletes best.pt, summary.json and metrics.jsonl,
-    and the training, finished already, must write them again from its last.pt."""
+    """``snakemake -f <summary.json>``: Snakemake deletes the run's outputs (summary.json and
+    metrics.jsonl), and the training, finished already, must write them again from its last.pt,
+    best.pt included (deleted here too, as a user deleting a corrupt one would)."""
     build(tree)
     before = {n: (tree / RUN / n).read_bytes() for n in ("summary.json", "metrics.jsonl")}
     best = load(tree / RUN / "best.pt")
-    result = snakemake(tree, f"{RUN}/best.pt", "-f", "--cores", "1")
+    (tree / RUN / "best.pt").unlink()
+    result = snakemake(tree, f"{RUN}/summary.json", "-f", "--cores", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     again = load(tree / RUN / "best.pt")
     assert all(torch.equal(best["model"][k], again["model"][k]) for k in best["model"])
@@ -160,7 +164,7 @@ def test_a_deleted_result_is_rebuilt_by_the_table_target(tree):
     dry = snakemake(tree, "table4", "-n", "--config", "data_root=data")
     assert "Nothing to be done" in dry.stdout, dry.stdout
     (tree / EVAL).unlink()
-    shutil.rmtree(tree / "results/smoke/runs/boil/5shot/seed1")
+    shutil.rmtree(tree / "results/smoke/fewshot/runs/boil/5shot/seed1")
     counts = job_counts(snakemake(tree, "table4", "-n", "--config", "data_root=data").stdout)
     assert counts["evaluate"] == 1 + 3 and counts["train"] == 1 and counts["table"] == 1, counts
 
@@ -187,7 +191,7 @@ def test_two_builds_on_one_tree_the_second_is_refused(tree):
     ],
 )  # fmt: skip
 def test_a_bad_value_stops_the_dry_run_naming_the_key(tree, edit, message):
-    params = tree / "params" / "fewshot.yaml"
+    params = tree / "params" / "fewshot" / "runs.yaml"
     assert edit[0] in params.read_text()
     params.write_text(params.read_text().replace(edit[0], edit[1]))
     for _ in range(2):  # the second time too: a bad value is never remembered as validated

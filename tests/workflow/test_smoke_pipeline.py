@@ -47,7 +47,7 @@ def smoke_clone(tmp_path_factory):
     remote, first = base / "remote", base / "first"
     clone(ROOT, first, remote)
     start = time.monotonic()
-    sh(first, "dvc", "repro", "datasets-smoke", "tables@smoke")
+    sh(first, "dvc", "repro", "datasets-smoke", "family@smoke-fewshot")
     print(f"smoke pipeline (tables 1, 3, 4 and figure 1): {time.monotonic() - start:.0f} s")
     return base, first, remote
 
@@ -55,7 +55,7 @@ def smoke_clone(tmp_path_factory):
 @pytest.mark.slow
 def test_smoke_table4_has_every_cell_beside_the_paper(smoke_clone):
     _, first, _ = smoke_clone
-    rows = list(csv.DictReader((first / "results/smoke/table4.csv").open()))
+    rows = list(csv.DictReader((first / "results/smoke/fewshot/tables/table4.csv").open()))
     assert len(rows) == 36
     assert {(r["method"], r["setting"], r["dataset"]) for r in rows} == {
         (m, f"{s}-shot", d)
@@ -70,13 +70,13 @@ def test_smoke_table4_has_every_cell_beside_the_paper(smoke_clone):
     for row in rows:
         floor = 30.0 if row["dataset"] == "tieredimagenet" else 25.0
         assert float(row["mean"]) > floor, row
-    table1 = list(csv.DictReader((first / "results/smoke/table1.csv").open()))
+    table1 = list(csv.DictReader((first / "results/smoke/fewshot/tables/table1.csv").open()))
     ours = [r for r in table1 if r["mean"]]  # reported-only rows have no number of ours
     assert len(ours) == 8 * 2
     for row in ours:  # held-out Omniglot alphabets, the meta-training domain
         assert float(row["mean"]) > 30.0, row
-    assert (first / "figures/smoke/figure1.png").stat().st_size > 10_000
-    assert (first / "results/smoke/metrics.json").exists()
+    assert (first / "figures/smoke/fewshot/figure1.png").stat().st_size > 10_000
+    assert (first / "results/smoke/metrics/fewshot.json").exists()
 
 
 @pytest.mark.slow
@@ -102,7 +102,7 @@ def test_dvc_round_trip_schedules_no_training(smoke_clone):
     assert "Nothing to be done" in dry, dry
 
     # One flipped bit in a pushed checkpoint: the pull refuses it instead of checking it out.
-    best = first / "results/smoke/runs/maml/1shot/seed0/best.pt"
+    best = first / "results/smoke/fewshot/runs/maml/1shot/seed0/best.pt"
     digest = hashlib.md5(best.read_bytes()).hexdigest()
     stored = remote / "files" / "md5" / digest[:2] / digest[2:]
     corrupt = bytearray(stored.read_bytes())
@@ -119,7 +119,7 @@ def test_dvc_round_trip_schedules_no_training(smoke_clone):
     )
     assert pulled.returncode != 0, pulled.stdout + pulled.stderr
     assert "does not match its checksum" in pulled.stderr
-    assert not (third / "results/smoke/runs/maml/1shot/seed0/best.pt").exists()
+    assert not (third / "results/smoke/fewshot/runs/maml/1shot/seed0/best.pt").exists()
 
 
 @pytest.mark.slow
@@ -130,7 +130,7 @@ def test_smoke_table5_end_to_end(smoke_clone):
     start = time.monotonic()
     sh(first, "snakemake", "table5", "--cores", "all", "--config", "profile=smoke")
     print(f"smoke table5: {time.monotonic() - start:.0f} s")
-    rows = list(csv.DictReader((first / "results/smoke/table5.csv").open()))
+    rows = list(csv.DictReader((first / "results/smoke/continual/tables/table5.csv").open()))
     methods = ["sgd", "er", "gem", "mer", "la-maml", "sparse-la-maml"]
     benchmarks = ["rotations", "permutations", "many permutations"]  # the tables' labels
     cells = {(r["method"], r["dataset"], r["metric"]) for r in rows}

@@ -7,7 +7,7 @@ rule prepare_dataset:
     log:
         f"results/logs/data/{{dataset}}.log",
     params:
-        root=lambda w, output: Path(output[0]).parent.parent,
+        root=DATA,
     conda:
         "../envs/wheretolearn.yaml"
     shell:

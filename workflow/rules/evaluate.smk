@@ -1,19 +1,24 @@
-# One evaluation job per checkpoint x target dataset, with the target's K_test (Table S2).
+# Few-shot only: one evaluation job per trained run and target dataset, with the target's
+# K_test (Table S2). A run's summary.json is written after its best.pt: the run is finished.
+
+
+def target_dataset(wildcards):
+    return family("fewshot").dataset_for(wildcards.target, PROFILE)
 
 
 rule evaluate:
     input:
-        best="results/{profile}/runs/{run}/{shots}shot/seed{seed}/best.pt",
-        data=eval_data,
+        run=str(PATHS.run_dir("{profile}", "fewshot", "{cell}", "{seed}") / "summary.json"),
+        data=lambda w: prepared(target_dataset(w)),
     output:
-        "results/{profile}/runs/{run}/{shots}shot/seed{seed}/eval-{target}.json",
+        str(PATHS.run_dir("{profile}", "fewshot", "{cell}", "{seed}") / "eval-{target}.json"),
     log:
-        "results/{profile}/logs/evaluate/{run}-{shots}shot-seed{seed}-{target}.log",
+        str(PATHS.logs("{profile}", "fewshot") / "evaluate" / "{cell}-seed{seed}-{target}.log"),
     benchmark:
-        "results/{profile}/benchmarks/evaluate/{run}-{shots}shot-seed{seed}-{target}.tsv"
+        str(PATHS.benchmarks("{profile}", "fewshot") / "evaluate" / "{cell}-seed{seed}-{target}.tsv")
     params:
         root=DATA,
-        folder=run_folder,
+        folder=lambda w, input: Path(input.run).parent,
         dataset=target_dataset,
     threads: THREADS
     resources:
@@ -21,5 +26,5 @@ rule evaluate:
     conda:
         "../envs/wheretolearn.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m wheretolearn evaluate --run {params.folder} "
-        "--dataset {params.dataset} --out {output} --data-root {params.root} > {log} 2>&1"
+        "python -m wheretolearn evaluate --run {params.folder} --dataset {params.dataset} "
+        "--out {output} --data-root {params.root} > {log} 2>&1"

@@ -1,50 +1,48 @@
-# Aggregation: mean and std over seeds, the paper's value beside ours; CSV, Markdown, LaTeX.
-from wheretolearn.tables import metric_tables
-
+# Tables and figures from result files alone (mean and std over seeds, the paper's value
+# beside ours), and each family's DVC metrics: one rule each, over the family.
 
 
 rule table:
     input:
-        evals=lambda w: eval_inputs(w.table),
-        declaration="params/tables.yaml",
-        reported="params/reported/sparse_maml.yaml",
+        results=lambda w: cited(w.table),
+        declaration=lambda w: str(PATHS.family_params(w.family, "tables")),
+        reported=lambda w: str(PATHS.family_params(w.family, "reported")),
     output:
-        csv="results/{profile}/{table}.csv",
-        md=report("results/{profile}/{table}.md", category="Tables"),
-        tex="results/{profile}/{table}.tex",
+        csv=str(PATHS.table_files("{profile}", "{family}", "{table}")[0]),
+        md=report(str(PATHS.table_files("{profile}", "{family}", "{table}")[1]), category="Tables"),
+        tex=str(PATHS.table_files("{profile}", "{family}", "{table}")[2]),
     log:
-        "results/{profile}/logs/tables/{table}.log",
-    wildcard_constraints:
-        table="|".join(FEWSHOT_TABLES),
+        str(PATHS.logs("{profile}", "{family}") / "tables" / "{table}.log"),
     conda:
         "../envs/wheretolearn.yaml"
     shell:
         "python -m wheretolearn table {wildcards.table} --profile {wildcards.profile} > {log} 2>&1"
 
 
-rule table1:
+rule figure:
     input:
-        target("table1"),
-
-
-rule table3:
-    input:
-        target("table3"),
-
-
-rule table4:
-    input:
-        target("table4"),
+        results=lambda w: cited(w.figure),
+        declaration=lambda w: str(PATHS.family_params(w.family, "tables")),
+    output:
+        png=report(str(PATHS.figure_files("{profile}", "{family}", "{figure}")[0]), category="Figures"),
+        pdf=str(PATHS.figure_files("{profile}", "{family}", "{figure}")[1]),
+    log:
+        str(PATHS.logs("{profile}", "{family}") / "figures" / "{figure}.log"),
+    conda:
+        "../envs/wheretolearn.yaml"
+    shell:
+        "python -m wheretolearn figure {wildcards.figure} --profile {wildcards.profile} > {log} 2>&1"
 
 
 rule metrics:
     input:
-        [table_outputs(t)[0] for t in metric_tables("fewshot")],
+        lambda w: [outputs(t)[0] for t in family(w.family).metric_tables()],
     output:
-        "results/{profile}/metrics.json",
+        str(PATHS.metrics_file("{profile}", "{family}")),
     log:
-        "results/{profile}/logs/tables/metrics.log",
+        str(PATHS.logs("{profile}", "{family}") / "tables" / "metrics.log"),
     conda:
         "../envs/wheretolearn.yaml"
     shell:
-        "python -m wheretolearn metrics --profile {wildcards.profile} --out {output} > {log} 2>&1"
+        "python -m wheretolearn metrics --family {wildcards.family} --profile {wildcards.profile} "
+        "--out {output} > {log} 2>&1"

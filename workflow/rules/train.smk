@@ -1,43 +1,44 @@
-# One training job per run x shot x seed. The run folder keeps last.pt (not an output, so a
-# killed job resumes from it instead of Snakemake deleting it).
+# One composed params file per run (cell) of a family, one training job per cell and seed.
 
 
-# Re-composed when the composed parameters change (the `params` rerun trigger), not whenever
-# params/fewshot.yaml or the profile file is edited elsewhere: an unrelated edit retrains nothing.
-rule compose_params:
+# Re-composed when the composed parameters change (the `params` rerun trigger), not whenever a
+# params file is edited elsewhere: an unrelated edit retrains nothing.
+rule compose:
     output:
-        "results/{profile}/params/{run}-{shots}shot.yaml",
+        str(PATHS.composed("{profile}", "{family}", "{cell}")),
     log:
-        "results/{profile}/logs/params/{run}-{shots}shot.log",
+        str(PATHS.logs("{profile}", "{family}") / "params" / "{cell}.log"),
     params:
-        composed=composed_fewshot,
+        composed=lambda w: digest(COMPOSED[(w.family, w.cell)]),
     conda:
         "../envs/wheretolearn.yaml"
     shell:
-        "python -m wheretolearn compose --profile {wildcards.profile} --run {wildcards.run} "
-        "--shots {wildcards.shots} --out {output} > {log} 2>&1"
+        "python -m wheretolearn compose --family {wildcards.family} --cell {wildcards.cell} "
+        "--profile {wildcards.profile} --out {output} > {log} 2>&1"
 
 
+# The run folder keeps last.pt, which is not an output: a killed job resumes from it instead of
+# Snakemake deleting it, and a finished run re-creates deleted outputs from it.
 rule train:
     input:
-        params=rules.compose_params.output,
-        data=train_data,
+        params=rules.compose.output,
+        data=lambda w: [prepared(d) for d in family(w.family).datasets(w.cell, PROFILE)],
     output:
-        best="results/{profile}/runs/{run}/{shots}shot/seed{seed}/best.pt",
-        summary="results/{profile}/runs/{run}/{shots}shot/seed{seed}/summary.json",
-        metrics="results/{profile}/runs/{run}/{shots}shot/seed{seed}/metrics.jsonl",
+        summary=str(PATHS.run_dir("{profile}", "{family}", "{cell}", "{seed}") / "summary.json"),
+        metrics=str(PATHS.run_dir("{profile}", "{family}", "{cell}", "{seed}") / "metrics.jsonl"),
     log:
-        "results/{profile}/logs/train/{run}-{shots}shot-seed{seed}.log",
+        str(PATHS.logs("{profile}", "{family}") / "train" / "{cell}-seed{seed}.log"),
     benchmark:
-        "results/{profile}/benchmarks/train/{run}-{shots}shot-seed{seed}.tsv"
+        str(PATHS.benchmarks("{profile}", "{family}") / "train" / "{cell}-seed{seed}.tsv")
     params:
         root=DATA,
-        folder=run_folder,
+        folder=lambda w, output: Path(output.summary).parent,
     threads: THREADS
     resources:
         gpu=1,
     conda:
         "../envs/wheretolearn.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m wheretolearn train --params {input.params} --seed {wildcards.seed} "
-        "--out {params.folder} --data-root {params.root} --replace-stale > {log} 2>&1"
+        "python -m wheretolearn train --family {wildcards.family} --params {input.params} "
+        "--seed {wildcards.seed} --out {params.folder} --data-root {params.root} --replace-stale "
+        "> {log} 2>&1"

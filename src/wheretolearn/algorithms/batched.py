@@ -16,14 +16,17 @@ import torch
 from torch import nn
 from torch.func import grad, vmap
 
-from wheretolearn.algorithms.inner_loop import Params, apply_rule, inner_loss
-from wheretolearn.algorithms.rules import Modulation, UpdateRule
+from wheretolearn.algorithms.inner_loop import Params, apply_rule, inner_loss, query_logits
+from wheretolearn.algorithms.rules.base import Modulation, Task, UpdateRule, refuse_cross_task
 
 
-def draw_modulations(rule: UpdateRule, tasks: int) -> tuple[Params, Modulation]:
-    """One ``rule.begin()`` per task, in task order (as the loop draws them: sparse-MAML+'s
+def draw_modulations(
+    rule: UpdateRule, model: nn.Module, theta: Params, sx: torch.Tensor, sy: torch.Tensor
+) -> tuple[Params, Modulation]:
+    """One ``rule.begin(task)`` per task, in task order (as the loop draws them: sparse-MAML+'s
     noise is per task); tensors stacked on a task dimension, scalars shared."""
-    draws = [rule.begin() for _ in range(tasks)]
+    refuse_cross_task(rule, "vmapped tasks")
+    draws = [rule.begin(Task(model, theta, sx[t], sy[t])) for t in range(sx.shape[0])]
     stacked, shared = {}, {}
     for name in rule.adapted:
         values = [d[name] for d in draws]
@@ -68,8 +71,6 @@ def adapt_tasks(
 
 def query_logits_tasks(model: nn.Module, phi: Params, sx, qx) -> torch.Tensor:
     """Query logits of every task, ``[T, Q, ways]``."""
-    from wheretolearn.algorithms.episodic import query_logits
-
     return vmap(partial(query_logits, model))(phi, sx, qx)
 
 
@@ -83,7 +84,7 @@ def accuracies_tasks(model: nn.Module, rule: UpdateRule, sx, sy, qx, qy, steps) 
     """Query accuracy of each of ``T`` tasks adapted together (evaluation: no outer graph)."""
     theta = {n: p.detach() for n, p in model.named_parameters()}
     with torch.no_grad():
-        modulations = draw_modulations(rule, sx.shape[0])
+        modulations = draw_modulations(rule, model, theta, sx, sy)
         phi = adapt_tasks(model, rule, theta, sx, sy, steps, modulations)
         logits = query_logits_tasks(model, phi, sx, qx)
     return (logits.argmax(-1) == qy).to(torch.float32).mean(dim=1).tolist()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from wheretolearn.errors import UserError
+
 
 @dataclass(frozen=True)
 class EnginePlan:
@@ -112,3 +114,23 @@ def channels_last_strides(shape: torch.Size) -> tuple[int, int, int, int]:
     """The strides of a channels-last ``[N, C, H, W]`` tensor, written out."""
     _, c, h, w = shape
     return (h * w * c, 1, w * c, c)
+
+
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """The device ``name`` names (``auto``: CUDA when available); a UserError naming ``key``
+    if it is not on this machine (checked here, in the job, not when the DAG is built: the
+    machine that builds it may have no GPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise UserError(
+                f"{key}: {name} is not available on this machine ({count} CUDA device(s), "
+                f"torch {torch.__version__} built {'with' if torch.version.cuda else 'without'} "
+                "CUDA); use auto or cpu, or run the job where that GPU is"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{key}: mps is not available on this machine; use auto or cpu")
+    return device

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.nn import functional as F
 
 from wheretolearn.algorithms.batched import (
@@ -27,8 +26,8 @@ from wheretolearn.algorithms.batched import (
     task_losses,
 )
 from wheretolearn.algorithms.engine import channels_last, model_device, plan_for
-from wheretolearn.algorithms.inner_loop import adapt, adapt_detached
-from wheretolearn.algorithms.rules import UpdateRule
+from wheretolearn.algorithms.inner_loop import adapt, adapt_detached, adapt_lockstep, query_logits
+from wheretolearn.algorithms.rules.base import UpdateRule, refuse_cross_task
 from wheretolearn.errors import DivergenceError
 
 
@@ -36,13 +35,6 @@ from wheretolearn.errors import DivergenceError
 class StepResult:
     loss: float  # outer loss, summed or averaged over tasks as configured
     accuracy: float  # query accuracy, averaged over tasks
-
-
-def query_logits(
-    model: nn.Module, phi: dict[str, torch.Tensor], support_x: torch.Tensor, query_x: torch.Tensor
-) -> torch.Tensor:
-    """Query predictions; the support set is the BatchNorm context when non-transductive."""
-    return functional_call(model, phi, (query_x,), {"context": support_x})
 
 
 def meta_train_step(
@@ -59,10 +51,13 @@ def meta_train_step(
 
     The tasks run one after the other, or vmapped together where the device's
     :class:`~wheretolearn.algorithms.engine.EnginePlan` says so (first order only): the same
-    numbers either way. Raises :class:`DivergenceError` naming the method and ``where`` on a
+    numbers either way; a rule that shares state across tasks (``cross_task``) runs them in
+    lockstep. Raises :class:`DivergenceError` naming the method and ``where`` on a
     non-finite loss.
     """
     plan = plan_for(model_device(model))
+    if rule.cross_task:
+        return meta_train_lockstep(model, rule, batch, inner_steps, first_order, outer_loss, where)
     if plan.vmap_meta_batch and first_order:
         return meta_train_vmap(model, rule, batch, inner_steps, outer_loss, where)
     return meta_train_loop(
@@ -84,6 +79,7 @@ def meta_train_loop(
     model, rule, batch, inner_steps, first_order, outer_loss, where, to_channels_last=False
 ) -> StepResult:
     """Task by task, each task's outer loss backpropagated at once (flat memory)."""
+    refuse_cross_task(rule, "the per-task loop (one backward per task)")
     theta = dict(model.named_parameters())
     tasks = batch.support_x.shape[0]
     scale = 1.0 if outer_loss == "sum" else 1.0 / tasks
@@ -105,10 +101,11 @@ def meta_train_loop(
 
 def meta_train_vmap(model, rule, batch, inner_steps, outer_loss, where) -> StepResult:
     """First order, all tasks of the meta-batch vmapped together; one backward, one sync."""
+    refuse_cross_task(rule, "the vmapped meta-batch")
     theta = dict(model.named_parameters())
     sx, sy, qx, qy = batch.support_x, batch.support_y, batch.query_x, batch.query_y
     scale = 1.0 if outer_loss == "sum" else 1.0 / sx.shape[0]
-    modulations = draw_modulations(rule, sx.shape[0])
+    modulations = draw_modulations(rule, model, theta, sx, sy)
     phi = adapt_tasks(model, rule, theta, sx, sy, inner_steps, modulations)
     logits = query_logits_tasks(model, phi, sx, qx)
     losses = task_losses(logits, qy)
@@ -118,6 +115,28 @@ def meta_train_vmap(model, rule, batch, inner_steps, outer_loss, where) -> StepR
     (losses.sum() * scale).backward()
     accuracies = (logits.argmax(-1) == qy).float().mean(dim=1).tolist()
     return StepResult(sum(values) * scale, sum(accuracies) / len(accuracies))
+
+
+def meta_train_lockstep(
+    model, rule, batch, inner_steps, first_order, outer_loss, where, *, to_channels_last=False
+) -> StepResult:
+    """Every task of the meta-batch in lockstep (:func:`adapt_lockstep`), the outer losses
+    summed and backpropagated once: the graph runs across tasks through the rule's state."""
+    theta = dict(model.named_parameters())
+    images = channels_last if to_channels_last else _same
+    n = batch.support_x.shape[0]
+    support = [(images(batch.support_x[t]), batch.support_y[t]) for t in range(n)]
+    phis = adapt_lockstep(model, rule, theta, support, inner_steps, first_order=first_order)
+    scale, total, values, accs = (1.0 if outer_loss == "sum" else 1.0 / n), 0.0, [], []
+    for t, phi in enumerate(phis):
+        logits = query_logits(model, phi, support[t][0], images(batch.query_x[t]))
+        loss = F.cross_entropy(logits, batch.query_y[t])
+        values.append(loss.item())
+        _check_finite(rule, values[-1], where, t)
+        total = total + loss * scale
+        accs.append((logits.argmax(-1) == batch.query_y[t]).float().mean().item())
+    total.backward()
+    return StepResult(sum(values) * scale, sum(accs) / n)
 
 
 def _same(x: torch.Tensor) -> torch.Tensor:
@@ -136,7 +155,10 @@ def clip_gradients(parameters: Iterable[torch.Tensor], bound: float | None) -> N
 def task_accuracy(model: nn.Module, rule: UpdateRule, sx, sy, qx, qy, steps: int) -> float:
     """Adapt to one task's support set with ``steps`` steps; query accuracy."""
     theta = dict(model.named_parameters())
-    phi = adapt_detached(model, rule, theta, sx, sy, steps)
+    if rule.cross_task:
+        [phi] = adapt_lockstep(model, rule, theta, [(sx, sy)], steps, training=False)
+    else:
+        phi = adapt_detached(model, rule, theta, sx, sy, steps)
     with torch.no_grad():
         logits = query_logits(model, phi, sx, qx)
     return (logits.argmax(-1) == qy).float().mean().item()
@@ -148,10 +170,12 @@ def evaluate_tasks(
     """Per-task query accuracies over every task of ``batches``, in order.
 
     Independent tasks are adapted ``eval_tasks_at_once`` at a time where the device's plan
-    says so; sparse-MAML+'s noise is still drawn once per task, in task order.
+    says so; sparse-MAML+'s noise is still drawn once per task, in task order. A cross-task
+    rule adapts each test task on its own, in lockstep with itself (its state from training,
+    a batch of one).
     """
     plan = plan_for(model_device(model))
-    group = plan.eval_tasks_at_once
+    group = 1 if rule.cross_task else plan.eval_tasks_at_once
     run = accuracies_one_by_one if group == 1 else accuracies_tasks
     accuracies, pending = [], []
     for batch in batches:

@@ -10,13 +10,26 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from wheretolearn.algorithms.engine import channels_last_strides, model_device, plan_for
-from wheretolearn.algorithms.rules import Modulation, UpdateRule
+from wheretolearn.algorithms.rules.base import (
+    Modulation,
+    Task,
+    UpdateRule,
+    linear_steps,
+    refuse_cross_task,
+)
 
 Params = dict[str, torch.Tensor]
 
 
 def inner_loss(model: nn.Module, phi: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(functional_call(model, phi, (x,)), y)
+
+
+def query_logits(
+    model: nn.Module, phi: dict[str, torch.Tensor], support_x: torch.Tensor, query_x: torch.Tensor
+) -> torch.Tensor:
+    """Query predictions; the support set is the BatchNorm context when non-transductive."""
+    return functional_call(model, phi, (query_x,), {"context": support_x})
 
 
 def task_gradients(
@@ -31,11 +44,8 @@ def task_gradients(
 def apply_rule(
     rule: UpdateRule, phi: Params, grads: Params, k: int, modulation: Modulation
 ) -> Params:
-    """``phi - U(g)`` on every adapted tensor; the other tensors pass through unchanged."""
-    nxt = dict(phi)
-    for name in rule.adapted:
-        nxt[name] = rule.step(k, name, phi[name], grads[name], modulation)
-    return nxt
+    """``phi - U(g)``: the rule's step ``k`` over the whole dict (:meth:`UpdateRule.update`)."""
+    return rule.update(k, phi, grads, modulation)
 
 
 def inner_step(
@@ -55,11 +65,6 @@ def inner_step(
     if first_order:
         grads = {n: g.detach() for n, g in grads.items()}
     return apply_rule(rule, phi, grads, k, modulation)
-
-
-def linear_steps(rule: UpdateRule) -> bool:
-    """Whether ``rule`` keeps the base step ``phi - modulation * g`` (every rule so far)."""
-    return type(rule).step is UpdateRule.step
 
 
 def adapt(
@@ -85,8 +90,9 @@ def adapt(
     values up to float rounding and the same first-order gradients, without K steps of
     autograd nodes per tensor to build and walk back.
     """
+    refuse_cross_task(rule, "adapt (one task on its own)")
     if modulation is None:
-        modulation = rule.begin()
+        modulation = rule.begin(Task(model, theta, x, y))
     if first_order and linear_steps(rule):
         _, total = detached_steps(model, rule, theta, x, y, steps, modulation, sum_gradients=True)
         phi = dict(theta)
@@ -110,24 +116,15 @@ def detached_steps(
     *,
     sum_gradients: bool = False,
 ) -> tuple[Params, Params | None]:
-    """``steps`` first-order steps on detached copies of ``theta``, updated in place.
-
-    Returns ``phi_K`` (no graph) and, with ``sum_gradients``, ``sum_k g_k`` per adapted tensor.
-    The base step runs as one fused multiply-add over all tensors; other rules' steps run
-    through :func:`apply_rule`. The gradients are compiled where the device's plan says so
-    (:func:`step_gradients`).
-    """
+    """``steps`` first-order steps on detached copies of ``theta``, updated in place: ``phi_K``
+    (no graph) and, with ``sum_gradients``, ``sum_k g_k`` per adapted tensor. The base step is
+    one fused multiply-add over all tensors, other rules' through :func:`apply_rule`; gradients
+    are compiled where the device's plan says so (:func:`step_gradients`)."""
     names = rule.adapted
     gradients = step_gradients(model, names)
-    phi = {n: t.detach() for n, t in theta.items()}
-    layout = _layout(x)
-    for name in names:
-        phi[name] = phi[name].clone(memory_format=layout(phi[name]))
-        phi[name].requires_grad_(gradients is None)
+    phi, scales = _working_copies(rule, theta, modulation, _layout(x), gradients is None)
     adapted = [phi[n] for n in names]
     with torch.no_grad():
-        scales = [_like(modulation[n], phi[n], layout(phi[n])) for n in names]
-        fixed = {n: s for n, s in zip(names, scales, strict=True)}
         total = [torch.zeros_like(p) for p in adapted] if sum_gradients else None
     linear = linear_steps(rule)
     for k in range(steps):
@@ -137,14 +134,28 @@ def detached_steps(
             grads = gradients({n: phi[n] for n in names}, phi, x, y)
         with torch.no_grad():
             if linear:
-                torch._foreach_addcmul_(adapted, scales, list(grads.values()), value=-1.0)
+                torch._foreach_addcmul_(
+                    adapted, list(scales.values()), list(grads.values()), value=-1.0
+                )
             else:
-                stepped = apply_rule(rule, phi, grads, k, fixed)
+                stepped = apply_rule(rule, phi, grads, k, scales)
                 torch._foreach_copy_(adapted, [stepped[n] for n in names])
             if total is not None:
                 torch._foreach_add_(total, list(grads.values()))
     phi = {n: t.detach() for n, t in phi.items()}
     return phi, None if total is None else dict(zip(names, total, strict=True))
+
+
+def _working_copies(rule, theta: Params, modulation: Modulation, layout, eager: bool):
+    """Detached copies of theta, the adapted ones in ``layout`` (requiring gradients when the
+    steps run eagerly), and the modulation as fixed tensors of their dtype and layout."""
+    phi = {n: t.detach() for n, t in theta.items()}
+    for name in rule.adapted:
+        phi[name] = phi[name].clone(memory_format=layout(phi[name]))
+        phi[name].requires_grad_(eager)
+    with torch.no_grad():
+        scales = {n: _like(modulation[n], phi[n], layout(phi[n])) for n in rule.adapted}
+    return phi, scales
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -199,6 +210,43 @@ def adapt_detached(
     model: nn.Module, rule: UpdateRule, theta: Params, x: torch.Tensor, y: torch.Tensor, steps: int
 ) -> Params:
     """Adaptation for evaluation: no outer graph is built, memory stays flat in ``steps``."""
+    refuse_cross_task(rule, "adapt_detached (one task on its own)")
     with torch.no_grad():
-        modulation = rule.begin()
+        modulation = rule.begin(Task(model, theta, x, y))
     return detached_steps(model, rule, theta, x, y, steps, modulation)[0]
+
+
+def adapt_lockstep(
+    model: nn.Module,
+    rule: UpdateRule,
+    theta: Params,
+    tasks: list[tuple[torch.Tensor, torch.Tensor]],
+    steps: int,
+    *,
+    first_order: bool = True,
+    training: bool = True,
+) -> list[Params]:
+    """Adapt several tasks together, step ``k`` of every task, then the rule's
+    :meth:`~UpdateRule.batch_update` over all of them: the engine of cross-task rules (state
+    shared across the tasks of a meta-batch). Each ``phi_K`` keeps its graph to theta, the
+    rule's meta-parameters and, through the shared state, the other tasks (first order detaches
+    only the inner gradients); :meth:`~UpdateRule.end_batch` closes the batch. Without
+    ``training`` (evaluation) no outer graph is kept: each step starts from detached tensors."""
+    state = rule.begin_batch(len(tasks))
+    modulations = [rule.begin(Task(model, theta, x, y)) for x, y in tasks]
+    phis = [_fresh(rule, theta) if not training else dict(theta) for _ in tasks]
+    for k in range(steps):
+        grads = []
+        for phi, (x, y) in zip(phis, tasks, strict=True):
+            g = task_gradients(model, phi, x, y, rule.adapted, create_graph=not first_order)
+            grads.append({n: t.detach() for n, t in g.items()} if first_order else g)
+        phis = rule.batch_update(k, phis, grads, modulations, state)
+        if not training:
+            phis = [_fresh(rule, phi) for phi in phis]
+    rule.end_batch(state, training=training)
+    return phis
+
+
+def _fresh(rule: UpdateRule, phi: Params) -> Params:
+    """Detached copies; the adapted ones require gradients (the next step takes them)."""
+    return {n: t.detach().requires_grad_(n in rule.adapted) for n, t in phi.items()}

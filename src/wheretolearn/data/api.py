@@ -68,6 +68,17 @@ def _transform(spec: registry.DatasetSpec, image_size, normalisation) -> ToFloat
     return ToFloatTensor(size=image_size or spec.image_size, mean=mean, std=std)
 
 
+def _check_task_size(name, split, classes, arrays, ways: int, examples: int) -> None:
+    if ways > len(classes):
+        raise DatasetError(f"{name} {split} has {len(classes)} classes, fewer than ways={ways}")
+    smallest = min(len(a) for a in arrays)
+    if examples > smallest:
+        raise DatasetError(
+            f"{name} {split}: a class has only {smallest} examples, fewer than "
+            f"shots + queries = {examples}"
+        )
+
+
 def episode_loader(
     name: str,
     split: str,
@@ -98,14 +109,7 @@ def episode_loader(
     names, arrays = _split_arrays(name, split, root, download)
     rotations = spec.rotations if split in spec.rotate_splits else ()
     classes = ClassPool(arrays, names, _transform(spec, image_size, normalisation), rotations)
-    if ways > len(classes):
-        raise DatasetError(f"{name} {split} has {len(classes)} classes, fewer than ways={ways}")
-    smallest = min(len(a) for a in arrays)
-    if shots + queries > smallest:
-        raise DatasetError(
-            f"{name} {split}: a class has only {smallest} examples, fewer than "
-            f"shots + queries = {shots + queries}"
-        )
+    _check_task_size(name, split, classes, arrays, ways, shots + queries)
     sampler = EpisodeSampler(len(classes), ways, meta_batch_size, num_batches, seed)
     return EpisodeLoader(
         SeededEpisodes(classes, ways, shots, queries), sampler, num_workers, pin_memory

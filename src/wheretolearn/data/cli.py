@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 
 
 def _raw_status(spec: registry.DatasetSpec) -> str:
-    from wheretolearn.data.download import checksum_ok, local_candidates
+    from wheretolearn.data.download import local_candidates
+    from wheretolearn.data.verify import checksum_ok
 
     here = 0
     for source in spec.sources:

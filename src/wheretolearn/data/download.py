@@ -10,8 +10,6 @@ go to ``<name>.part`` and are renamed only when complete and verified.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import importlib.util
 import logging
 import os
@@ -20,47 +18,20 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from wheretolearn.data.network import download_verified
 from wheretolearn.data.registry import Source
+from wheretolearn.data.verify import checksum_ok
 from wheretolearn.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
 MIRROR_ENV = "WHERETOLEARN_MIRROR"
-OFFLINE_ENV = "WHERETOLEARN_OFFLINE"
-CHUNK = 1 << 20
 
 
 def mirror_dirs() -> list[Path]:
     """Mirror directories from ``$WHERETOLEARN_MIRROR`` (none when unset: network only)."""
     value = os.environ.get(MIRROR_ENV, "")
     return [Path(p).expanduser() for p in value.split(os.pathsep) if p]
-
-
-def md5_of(path: Path, *, gunzip: bool = False) -> str:
-    """md5 hex digest of a file, or of its decompressed bytes when ``gunzip``."""
-    digest = hashlib.md5()
-    opener = gzip.open if gunzip else open
-    with opener(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def checksum_ok(path: Path, source: Source, *, trust_unverified: bool = False) -> bool:
-    """True if ``path`` has the source's md5 (or unpacked md5); see module doc for unverified."""
-    if source.md5 is None:
-        if not trust_unverified:
-            return False
-        log.warning("%s has no trusted md5; trusting it (md5 %s)", path, md5_of(path))
-        return True
-    if md5_of(path) == source.md5:
-        return True
-    if source.unpacked_md5 and path.suffix == ".gz":
-        try:
-            return md5_of(path, gunzip=True) == source.unpacked_md5
-        except (OSError, EOFError, gzip.BadGzipFile):
-            return False
-    return False
 
 
 @cache
@@ -130,9 +101,13 @@ def fetch(source: Source, dest_dir: Path, *, dataset: str, trust_unverified: boo
         corrupt.append(str(candidate))
     if corrupt:
         raise _corrupt_error(source, dataset, corrupt)
-    from wheretolearn.data.network import download_verified
-
-    return download_verified(source, dest, dataset=dataset, trust_unverified=trust_unverified)
+    return download_verified(
+        source,
+        dest,
+        dataset=dataset,
+        trust_unverified=trust_unverified,
+        searched=searched_locations(source),
+    )
 
 
 def _corrupt_error(source: Source, dataset: str, paths: list[str]) -> DatasetError:

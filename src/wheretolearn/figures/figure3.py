@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wheretolearn.figures.continual import sparsity_figure
+from wheretolearn.figures import FIGURES
+from wheretolearn.figures._continual import sparsity_figure
 
 
+@FIGURES.register("figure3")
 def draw(profile: str) -> list[Path]:
     return sparsity_figure(profile, "figure3")

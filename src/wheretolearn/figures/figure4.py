@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wheretolearn import continual_pipeline as cp
-from wheretolearn.figures.continual import figure, save, trace_frame, trace_panel
+from wheretolearn.figures import FIGURES
+from wheretolearn.figures._continual import FAMILY, figure, save, trace_frame, trace_panel
 
 NAME = "figure4"
 
 
+@FIGURES.register("figure4")
 def draw(profile: str) -> list[Path]:
-    decl = cp.declarations()[NAME]
+    decl = FAMILY.declarations()[NAME]
     (run,), (bench,) = decl["runs"], decl["benchmarks"]
     fig, axes = figure(1, 1)
     trace_panel(axes[0][0], trace_frame(profile, NAME, run, bench), f"{run}, {bench}")

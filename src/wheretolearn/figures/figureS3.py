@@ -7,14 +7,15 @@ from pathlib import Path
 
 import seaborn as sns
 
-from wheretolearn import continual_pipeline as cp
-from wheretolearn.figures.continual import SPARSITY, figure, save, sweep_frame
+from wheretolearn.figures import FIGURES
+from wheretolearn.figures._continual import FAMILY, SPARSITY, figure, save, sweep_frame
 
 NAME = "figureS3"
 
 
+@FIGURES.register("figureS3")
 def draw(profile: str) -> list[Path]:
-    decl = cp.declarations()[NAME]
+    decl = FAMILY.declarations()[NAME]
     (bench,), label = decl["benchmarks"], decl["sweep"]["label"]
     frame = sweep_frame(profile, NAME, bench)
     fig, axes = figure(1, 2)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wheretolearn.figures.continual import sparsity_figure
+from wheretolearn.figures import FIGURES
+from wheretolearn.figures._continual import sparsity_figure
 
 
+@FIGURES.register("figureS4")
 def draw(profile: str) -> list[Path]:
     return sparsity_figure(profile, "figureS4")

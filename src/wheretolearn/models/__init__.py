@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from wheretolearn.config import ContinualModelConfig, ModelConfig
+from wheretolearn.models.config import ContinualModelConfig, ModelConfig
 from wheretolearn.models.conv4 import Conv4
 from wheretolearn.models.mlp import MLP, ConvNet
 from wheretolearn.models.norm import TaskBatchNorm2d

@@ -27,7 +27,7 @@ from typing import Literal
 
 import torch
 
-from wheretolearn.algorithms.continual import Learner, clip_norm_, register
+from wheretolearn.algorithms.continual.base import Learner, clip_norm_, register
 from wheretolearn.algorithms.continual.memory import Reservoir
 from wheretolearn.algorithms.inner_loop import (
     apply_rule,
@@ -38,10 +38,10 @@ from wheretolearn.algorithms.inner_loop import (
 from wheretolearn.validate import Count, NonNegative, Positive
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LookaheadOptions:
-    meta_lr: NonNegative = 0.3  # meta-parameters' SGD step (La-MAML's lr; gamma_m); 0: frozen
-    glances: Count = 5  # passes over each incoming batch
+    meta_lr: NonNegative  # meta-parameters' SGD step (La-MAML's lr; gamma_m); 0: frozen
+    glances: Count  # passes over each incoming batch
     meta_loss: Literal["all-steps", "last"] = "all-steps"
     # past-tasks: after the first task, replay only from the memory as it was at the task
     # boundary (the intent of the authors' use_old_task_memory flag, which an alias disabled);

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from wheretolearn.algorithms.continual import Learner
+from wheretolearn.algorithms.continual.base import Learner
 from wheretolearn.errors import DivergenceError
 
 EVAL_CHUNK = 2048

@@ -12,31 +12,26 @@ from dataclasses import dataclass
 
 import torch
 
-from wheretolearn.algorithms.rules import (
-    Modulation,
-    UpdateRule,
-    constant_parameters,
-    param_key,
-    register,
-)
+from wheretolearn.algorithms.rules._parts import constant_parameters, param_key
+from wheretolearn.algorithms.rules.base import Modulation, Task, UpdateRule, register
 from wheretolearn.validate import Positive
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LaMAMLOptions:
-    alpha: Positive = 0.15  # alpha_init: every rate starts here (0% sparsity)
+    alpha: Positive  # alpha_init: every rate starts here (0% sparsity)
 
 
 @register("la-maml")
 class LaMAMLRates(UpdateRule):
     """Per-element learning rates ``relu(alpha)``, learned through the rectifier."""
 
+    EXAMPLE = {"alpha": 0.15}
     Options = LaMAMLOptions
-    has_meta_parameters = True
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
         self.rates = constant_parameters(params, self.adapted, options.alpha)
 
-    def begin(self) -> Modulation:
+    def begin(self, task: Task | None = None) -> Modulation:
         return {name: torch.relu(self.rates[param_key(name)]) for name in self.adapted}

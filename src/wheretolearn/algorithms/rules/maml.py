@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wheretolearn.algorithms.rules import UpdateRule, register
+from wheretolearn.algorithms.rules.base import UpdateRule, register
 from wheretolearn.validate import Positive
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlphaOptions:
-    alpha: Positive = 0.1  # inner-loop learning rate
+    alpha: Positive  # inner-loop learning rate
 
 
 @register("maml")
 class MAML(UpdateRule):
     """``U(g) = alpha * g`` on every parameter."""
+
+    EXAMPLE = {"alpha": 0.1}
 
     Options = AlphaOptions
 

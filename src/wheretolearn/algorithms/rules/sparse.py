@@ -19,34 +19,33 @@ from typing import Literal
 import torch
 from torch import nn
 
-from wheretolearn.algorithms.rules import (
-    Modulation,
-    UpdateRule,
+from wheretolearn.algorithms.rules._parts import (
     constant_parameters,
     init_mask_logits,
     param_key,
-    register,
     straight_through,
 )
+from wheretolearn.algorithms.rules.base import Modulation, Task, UpdateRule, register
 from wheretolearn.validate import Positive
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SparseOptions:
-    alpha: Positive = 0.1  # inner-loop learning rate of the open coordinates
-    init_shift: float = 0.0  # added to the centred mask logits: 0 gives ~50% initial sparsity
+    alpha: Positive  # inner-loop learning rate of the open coordinates
+    init_shift: float  # added to the centred mask logits: 0 gives ~50% initial sparsity
     # kaiming: the authors' few-shot init (centred, plus init_shift); constant: every logit
     # equals init_shift (sparse-La-MAML: the mask starts where La-MAML's rates start)
     init: Literal["kaiming", "constant"] = "kaiming"
-    ste_scale: Positive = 1.0  # straight-through backward factor: 1 (paper's Eq. 5), 0.5 (code)
+    ste_scale: Positive  # straight-through backward factor: 1 (paper's Eq. 5), 0.5 (code)
 
 
 @register("sparse-maml")
 class SparseMAML(UpdateRule):
     """Binary gradient mask ``1[m >= 0]`` on every adapted tensor."""
 
+    EXAMPLE = {"alpha": 0.1, "init_shift": 0.0, "ste_scale": 1.0}
+
     Options = SparseOptions
-    has_meta_parameters = True
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
@@ -69,28 +68,29 @@ class SparseMAML(UpdateRule):
         binary = (logits >= 0).to(logits.dtype)
         return straight_through(binary, logits, self.options.ste_scale)
 
-    def begin(self) -> Modulation:
+    def begin(self, task: Task | None = None) -> Modulation:
         alpha = self.options.alpha
         return {n: alpha * self.mask(self.mask_logits[param_key(n)]) for n in self.adapted}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReLUOptions:
-    alpha: Positive = 0.1  # every learning rate starts at exactly alpha (0% sparsity)
+    alpha: Positive  # every learning rate starts at exactly alpha (0% sparsity)
 
 
 @register("sparse-relu-maml")
 class SparseReLUMAML(UpdateRule):
     """Rectified learned learning rates ``relu(m)``, straight-through (identity) backward."""
 
+    EXAMPLE = {"alpha": 0.1}
+
     Options = ReLUOptions
-    has_meta_parameters = True
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
         self.rates = constant_parameters(params, self.adapted, options.alpha)
 
-    def begin(self) -> Modulation:
+    def begin(self, task: Task | None = None) -> Modulation:
         out = {}
         for name in self.adapted:
             m = self.rates[param_key(name)]

@@ -15,19 +15,20 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wheretolearn.algorithms.rules import Modulation, param_key, register
+from wheretolearn.algorithms.rules._parts import param_key
+from wheretolearn.algorithms.rules.base import Modulation, Task, register
 from wheretolearn.algorithms.rules.sparse import SparseMAML, SparseOptions
-from wheretolearn.validate import Count, Positive
+from wheretolearn.validate import Count
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlusOptions(SparseOptions):
-    embedding_dim: Count = 1600  # E
-    alpha: Positive = 0.1
+    embedding_dim: Count  # E
 
 
 @register("sparse-maml-plus")
 class SparseMAMLPlus(SparseMAML):
+    EXAMPLE = {**SparseMAML.EXAMPLE, "embedding_dim": 8}
     Options = PlusOptions
 
     def __init__(self, params, head, options) -> None:
@@ -50,7 +51,7 @@ class SparseMAMLPlus(SparseMAML):
         pieces = torch.split(flat, sizes)
         return {n: p.view(self.shapes[n]) for n, p in zip(self.generated, pieces, strict=True)}
 
-    def begin(self) -> Modulation:
+    def begin(self, task: Task | None = None) -> Modulation:
         alpha = self.options.alpha
         logits = {n: self.mask_logits[param_key(n)] for n in self.masked_names()}
         logits.update(self.generated_logits())

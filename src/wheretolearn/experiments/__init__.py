@@ -1,0 +1,107 @@
+"""Experiment families: the outer loops (few-shot, continual, ...) as plug-ins.
+
+A family is one package of this folder with the same few modules: ``config`` (its run's
+dataclasses), ``compose`` (a run's parameters from params and profile), ``run`` (training one
+run into a run folder), ``cells`` (its tables' rows and its figures' data, from result files
+alone), and ``family``, which registers its :class:`Family`. The stages (compose, train, table,
+figure, metrics, pull), the command line and the Snakemake rules are written once, over the
+family. A new family is one package here, one ``params/<family>/`` folder (runs, tables,
+reported) and a section in the profiles that cover it.
+
+A *cell* is a family's name for one run of a profile, a path fragment (few-shot
+``maml/1shot``, continual ``rotations/la-maml``); a *target* is a declared table or figure.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from wheretolearn import params
+from wheretolearn.errors import ConfigError
+from wheretolearn.paths import layout
+from wheretolearn.registry import Registry
+
+
+class Family:
+    """Base class of experiment families; a subclass is registered in ``FAMILIES``."""
+
+    name: ClassVar[str]
+
+    # ---- declarations -------------------------------------------------------------------
+    def declarations(self) -> dict[str, Any]:
+        """Every table and figure of the family (``params/<family>/tables.yaml``)."""
+        return params.family_file(self.name, "tables")
+
+    def reported(self) -> dict[str, Any]:
+        """The papers' numbers (``params/<family>/reported.yaml``)."""
+        return params.family_file(self.name, "reported")
+
+    def kind(self, target: str) -> str:
+        """``table`` or ``figure``: each declaration says which."""
+        return self.declarations()[target]["kind"]
+
+    def targets(self, kind: str | None = None) -> list[str]:
+        return [t for t in self.declarations() if kind is None or self.kind(t) == kind]
+
+    # ---- what a subclass provides -------------------------------------------------------
+    def cells(self, target: str) -> list[str]:
+        """The cells (runs) a table or figure reads."""
+        raise NotImplementedError
+
+    def seeds(self, target: str, profile: str) -> list[int]:
+        return params.seeds(profile)
+
+    def compose(self, cell: str, profile: str) -> dict[str, Any]:
+        """The validated parameter mapping of one cell in a profile."""
+        raise NotImplementedError
+
+    def datasets(self, cell: str, profile: str) -> list[str]:
+        """The datasets (registry names) a run of the cell trains and tests on."""
+        raise NotImplementedError
+
+    def cited(self, target: str, profile: str) -> list[Path]:
+        """Every result file a table or figure reads (root-relative): its target depends on
+        them, so a deleted one is rebuilt."""
+        raise NotImplementedError
+
+    def train(self, args: Any) -> dict[str, Any]:
+        """The ``train`` command: one run of a params file into a run folder."""
+        raise NotImplementedError
+
+    def rows(self, table: str, profile: str) -> list[dict[str, Any]]:
+        """A table's rows (:data:`wheretolearn.tables.COLUMNS`), from result files alone."""
+        raise NotImplementedError
+
+    def write_table(self, table: str, profile: str) -> list[Path]:
+        raise NotImplementedError
+
+    # ---- shared -------------------------------------------------------------------------
+    def schema(self, name: str) -> Path | None:
+        """The family's JSON schema ``<name>.schema.yaml`` (tables, profile, runs), if any."""
+        path = Path(sys.modules[type(self).__module__].__file__).parent / f"{name}.schema.yaml"
+        return path if path.is_file() else None
+
+    def run_dir(self, profile: str, cell: str, seed: int) -> Path:
+        return layout().run_dir(profile, self.name, cell, seed)
+
+    def metric_tables(self) -> list[str]:
+        """The tables whose means are the family's DVC metrics (``metrics: true``)."""
+        return [t for t in self.targets("table") if self.declarations()[t].get("metrics", True)]
+
+
+FAMILIES: Registry[Family] = Registry("family", "wheretolearn.experiments", "--family", "family")
+
+
+def family(name: str) -> Family:
+    return FAMILIES.get(name)
+
+
+def family_of(target: str) -> Family:
+    """The family that declares a table or figure."""
+    for name in FAMILIES.names():
+        if target in FAMILIES.get(name).declarations():
+            return FAMILIES.get(name)
+    known = sorted(t for n in FAMILIES.names() for t in FAMILIES.get(n).declarations())
+    raise ConfigError(f"unknown table or figure {target!r}; known: {', '.join(known)}")

@@ -1,0 +1,100 @@
+"""A few-shot run's parameters: typed dataclasses, validated once, every value recorded.
+
+A value the paper sets has no default here: a params file that omits it stops with the key's
+name (``missing key train.inner_steps``), so an omission can never silently become a code
+default. Defaults remain only for what no paper sets (dtype, device, loader processes, the
+optional clipping and validation budget, the test tasks' seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from wheretolearn.data.config import DataConfig
+from wheretolearn.errors import ConfigError
+from wheretolearn.models.config import ModelConfig
+from wheretolearn.validate import Count, Device, Fraction, Positive, from_dict, resolved
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizerConfig:
+    """An outer-loop optimiser: Adam (PyTorch defaults) or SGD with Nesterov momentum."""
+
+    name: Literal["adam", "sgd-nesterov"]
+    lr: Positive
+    momentum: Fraction = 0.9  # sgd-nesterov only
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    epochs: Count
+    batches_per_epoch: Count
+    meta_batch_size: Count
+    inner_steps: Count  # K_train
+    first_order: bool
+    outer_loss: Literal["sum", "mean"]  # the authors sum over the tasks of a meta-batch
+    theta_optimizer: OptimizerConfig
+    meta_optimizer: OptimizerConfig
+    validate_every: Count
+    val_tasks: Count
+    clip: Positive | None = None  # outer gradients clamped to [-clip, clip] elementwise
+    val_inner_steps: Count | None = None  # None: eval.inner_steps
+    dtype: Literal["float32", "float64"] = "float32"
+    device: Device = "auto"  # auto: cuda when available, else cpu
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    inner_steps: Count  # K_test
+    tasks: Count
+    seed: int = 1000  # test tasks are fixed across runs and methods
+    targets: dict[str, Count] = field(default_factory=dict)  # dataset -> its own K_test (S2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    method: dict[str, Any]  # the update rule: name and options (recorded in full)
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    eval: EvalConfig
+    notes: str = ""  # free text: where paper and code disagree, which side was chosen and why
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse(data: dict[str, Any]) -> RunConfig:
+    """Validate a params mapping: the sections, the method's own options (recorded in full in
+    the returned config), and the datasets against the registry."""
+    from wheretolearn.algorithms.rules.base import method_options
+
+    config = from_dict(RunConfig, data)
+    config = dataclasses.replace(
+        config, method=resolved(config.method, method_options(config.method))
+    )
+    _check_data(config)
+    return config
+
+
+def _check_data(config: RunConfig) -> None:
+    """The datasets exist and have the classes a task needs (from the registry: no data is
+    read), so that ``ways`` larger than a split stops the run before it trains."""
+    from wheretolearn.data import registry
+
+    datasets = {config.data.dataset: ("train", "val", "test")}
+    datasets.update(dict.fromkeys(config.eval.targets, ("test",)))
+    for name, splits in datasets.items():
+        where = "data.dataset" if name == config.data.dataset else f"eval.targets.{name}"
+        if name not in registry.names():
+            known = ", ".join(registry.names())
+            raise ConfigError(f"{where}: unknown dataset {name!r}; known: {known}")
+        classes = registry.get(name).splits
+        for split in splits:
+            if split in classes and classes[split] < config.data.ways:
+                raise ConfigError(
+                    f"data.ways: {config.data.ways} is more than the {classes[split]} classes "
+                    f"of {name}'s {split} split"
+                )

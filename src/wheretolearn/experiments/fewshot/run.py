@@ -1,0 +1,191 @@
+"""Few-shot meta-training with model selection: ``python -m wheretolearn train --family
+fewshot --params P --out DIR``.
+
+A run folder holds ``params.yaml`` (the validated, resolved parameters and seed), ``last.pt``
+(everything needed to resume), ``best.pt`` (the best-validation model: *the* model),
+``metrics.jsonl`` (one line per epoch: loss, accuracy, per-tensor gradient sparsity, validation
+accuracy) and ``summary.json``. Every epoch is a pure function of (params, seed, epoch, state at
+its start), so a killed job restarted on the same folder ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from wheretolearn.algorithms.episodic import (
+    clip_gradients,
+    evaluate_tasks,
+    mean_ci95,
+    meta_train_step,
+)
+from wheretolearn.algorithms.rules.base import sparsity_record
+from wheretolearn.data.sources import EpisodeSource, TaskSource
+from wheretolearn.experiments.fewshot.config import RunConfig, parse
+from wheretolearn.experiments.fewshot.setup import Setup, build_setup
+from wheretolearn.files import write_text_atomic
+from wheretolearn.run_folder import RunFolder, load_into
+from wheretolearn.seeding import derive_seed
+from wheretolearn.validate import load, parse_overrides
+
+log = logging.getLogger(__name__)
+
+
+def _restore(setup: Setup, folder: RunFolder) -> dict[str, Any]:
+    """The progress of the run in ``folder`` (epoch, history, best state), restoring the model,
+    rule and optimisers from its ``last.pt``; a fresh start without one."""
+    state = folder.load("last.pt")
+    if state is None:  # epoch 0 records the initial sparsity (Figure 1)
+        initial = {"epoch": 0, **sparsity_record(setup.rule)}
+        return {"epoch": 0, "history": [initial], "best": None}
+    last = folder.path / "last.pt"
+    load_into(setup.model, state["model"], last, "model")
+    load_into(setup.rule, state["rule"], last, "update rule")
+    setup.theta_opt.load_state_dict(state["theta_opt"])
+    if setup.meta_opt is not None:
+        setup.meta_opt.load_state_dict(state["meta_opt"])
+    log.info("resuming %s after epoch %d", folder.path, state["epoch"])
+    best = state.get("best")
+    if best is None and state["epoch"] > 0:  # a last.pt from before the best state was kept
+        best = folder.load("best.pt")
+    return {"epoch": state["epoch"], "history": state["history"], "best": best}
+
+
+def _checkpoint(setup: Setup, folder: RunFolder, progress: dict[str, Any]) -> None:
+    """``last.pt``: everything to resume, and to re-create every output (the best state too)."""
+    state = {
+        "model": setup.model.state_dict(),
+        "rule": setup.rule.state_dict(),
+        "theta_opt": setup.theta_opt.state_dict(),
+        **progress,
+    }
+    if setup.meta_opt is not None:
+        state["meta_opt"] = setup.meta_opt.state_dict()
+    folder.save("last.pt", state)
+    _write_metrics(folder, progress)
+
+
+def _write_metrics(folder: RunFolder, progress: dict[str, Any]) -> None:
+    lines = "".join(json.dumps(record) + "\n" for record in progress["history"])
+    write_text_atomic(folder.path / "metrics.jsonl", lines)
+
+
+def _snapshot(setup: Setup, epoch: int, val_accuracy: float) -> dict[str, Any]:
+    clone = {k: v.detach().clone() for k, v in setup.model.state_dict().items()}
+    rule = {k: v.detach().clone() for k, v in setup.rule.state_dict().items()}
+    return {"model": clone, "rule": rule, "epoch": epoch, "val_accuracy": val_accuracy}
+
+
+def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict[str, float]:
+    """One epoch of meta-training; returns mean outer loss and query accuracy."""
+    cfg = setup.config.train
+    torch.manual_seed(derive_seed(seed, "epoch", epoch))  # stochastic rules (sparse-MAML+)
+    batches = source.batches(
+        "train",
+        seed=derive_seed(seed, "train", epoch),
+        num_batches=cfg.batches_per_epoch,
+        meta_batch_size=cfg.meta_batch_size,
+    )
+    params = list(setup.model.parameters()) + list(setup.rule.parameters())
+    loss_sum, acc_sum = 0.0, 0.0
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None)
+    for i, batch in enumerate(bar):
+        for p in params:
+            p.grad = None
+        result = meta_train_step(
+            setup.model,
+            setup.rule,
+            setup.to_device(batch),
+            inner_steps=cfg.inner_steps,
+            first_order=cfg.first_order,
+            outer_loss=cfg.outer_loss,
+            where=f"epoch {epoch + 1} batch {i + 1}",  # 1-based, as the log
+        )
+        clip_gradients(params, cfg.clip)
+        setup.theta_opt.step()
+        if setup.meta_opt is not None:
+            setup.meta_opt.step()
+        loss_sum += result.loss
+        acc_sum += result.accuracy
+        bar.set_postfix(loss=f"{result.loss:.3f}", acc=f"{result.accuracy:.3f}")
+    n = cfg.batches_per_epoch
+    return {"loss": loss_sum / n, "accuracy": acc_sum / n}
+
+
+def validate(setup: Setup, source: TaskSource) -> float:
+    """Mean accuracy on the fixed validation tasks (the same for every epoch, seed, method)."""
+    cfg = setup.config
+    steps = cfg.train.val_inner_steps or cfg.eval.inner_steps
+    batches = source.batches(
+        "val",
+        seed=derive_seed(cfg.eval.seed, "val"),
+        num_batches=cfg.train.val_tasks,
+        meta_batch_size=1,
+    )
+    torch.manual_seed(derive_seed(cfg.eval.seed, "val-noise"))
+    accs = evaluate_tasks(setup.model, setup.rule, map(setup.to_device, batches), steps)
+    return mean_ci95(accs)[0]
+
+
+def train(
+    config: RunConfig, out: Path, *, seed: int, source: TaskSource, replace_stale: bool = False
+) -> dict[str, Any]:
+    """Meta-train (or resume) a run in ``out``; return its summary. A finished run's outputs
+    (``best.pt``, ``metrics.jsonl``, ``summary.json``) are re-created from its ``last.pt`` if
+    they are missing (Snakemake deletes a job's outputs before running it again)."""
+    params = {"seed": seed, **config.to_dict()}
+    with RunFolder(out, params, replace_stale=replace_stale) as folder:
+        setup = build_setup(config, source.info, seed)
+        progress = _restore(setup, folder)
+        folder.write_params()
+        for epoch in range(progress["epoch"], config.train.epochs):
+            _train_and_validate(setup, source, seed, epoch, progress)
+            _checkpoint(setup, folder, progress)
+        return _finish(folder, progress, config.train.epochs)
+
+
+def _train_and_validate(setup: Setup, source: TaskSource, seed: int, epoch: int, progress):
+    cfg = setup.config.train
+    record = {"epoch": epoch + 1, **train_epoch(setup, source, seed, epoch)}
+    record.update(sparsity_record(setup.rule))
+    if (epoch + 1) % cfg.validate_every == 0 or epoch + 1 == cfg.epochs:
+        record["val_accuracy"] = validate(setup, source)
+        best = progress["best"]
+        if best is None or record["val_accuracy"] > best["val_accuracy"]:
+            progress["best"] = _snapshot(setup, epoch + 1, record["val_accuracy"])
+    scalars = {k: v for k, v in record.items() if not isinstance(v, dict)}
+    log.info("epoch %d: %s", epoch + 1, scalars)
+    progress["history"].append(record)
+    progress["epoch"] = epoch + 1
+
+
+def _finish(folder: RunFolder, progress: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """Write the outputs from the progress alone: the best state, the metrics, the summary."""
+    best = progress["best"]
+    folder.save("best.pt", {k: best[k] for k in ("model", "rule", "epoch", "val_accuracy")})
+    _write_metrics(folder, progress)
+    summary = {
+        "best_epoch": best["epoch"],
+        "best_val_accuracy": best["val_accuracy"],
+        "epochs": epochs,
+        "final": progress["history"][-1],
+    }
+    write_text_atomic(folder.path / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``train`` command of the family: one run of ``--params`` into ``--out``."""
+    config = load(args.params, parse_overrides(args.set), parse)
+    source = EpisodeSource(config.data, root=args.data_root, device=config.train.device)
+    summary = train(
+        config, Path(args.out), seed=args.seed, source=source, replace_stale=args.replace_stale
+    )
+    print(json.dumps(summary["final"] | {"best_val_accuracy": summary["best_val_accuracy"]}))
+    return summary
