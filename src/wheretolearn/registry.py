@@ -13,9 +13,10 @@ import importlib
 import os
 import pkgutil
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from wheretolearn.errors import ConfigError
+from wheretolearn.validate import from_dict
 
 T = TypeVar("T")
 PLUGINS_ENV = "WHERETOLEARN_PLUGINS"
@@ -75,6 +76,28 @@ class Registry(Generic[T]):
             known = ", ".join(self.names())
             raise ConfigError(f"{self.key}: unknown {self.kind} {name!r}; known: {known}")
         return self._entries[name]
+
+    def select(self, spec: Any) -> tuple[T, dict[str, Any]]:
+        """The plug-in a params section names (``spec["name"]``) and the rest of the section;
+        a missing name is refused naming the key and the known names."""
+        if not isinstance(spec, dict) or "name" not in spec:
+            known = ", ".join(self.names())
+            raise ConfigError(f"missing key {self.key}; known {self.kind}s: {known}")
+        return self.get(spec["name"]), {k: v for k, v in spec.items() if k != "name"}
+
+    def options(self, spec: dict[str, Any]) -> Any:
+        """A section's options, validated against the named plug-in's ``Options``."""
+        cls, rest = self.select(spec)
+        return from_dict(cls.Options, rest, self.key.rsplit(".", 1)[0])
+
+    def decorator(self, name: str, attribute: str) -> Callable[[T], T]:
+        """A class decorator registering ``name`` and setting ``cls.<attribute> = name``."""
+
+        def wrap(cls: T) -> T:
+            setattr(cls, attribute, name)
+            return self.register(name)(cls)
+
+        return wrap
 
     def __contains__(self, name: str) -> bool:
         self.discover()

@@ -130,3 +130,8 @@ def all_datasets():
         names.update(family(name).datasets(cell, PROFILE))
         names.update(composed.get("eval", {}).get("targets", {}))
     return sorted({prepared(n) for n in names})
+
+
+def target_dataset(wildcards):
+    """The dataset a few-shot evaluation target (a paper dataset name) stands for."""
+    return family("fewshot").dataset_for(wildcards.target, PROFILE)

@@ -7,7 +7,7 @@ rule prepare_dataset:
     log:
         f"results/logs/data/{{dataset}}.log",
     params:
-        root=DATA,
+        root=lambda w, output: Path(output[0]).parent.parent,  # DATA, from the output
     conda:
         "../envs/wheretolearn.yaml"
     shell:

@@ -2,10 +2,6 @@
 # K_test (Table S2). A run's summary.json is written after its best.pt: the run is finished.
 
 
-def target_dataset(wildcards):
-    return family("fewshot").dataset_for(wildcards.target, PROFILE)
-
-
 rule evaluate:
     input:
         run=str(PATHS.run_dir("{profile}", "fewshot", "{cell}", "{seed}") / "summary.json"),

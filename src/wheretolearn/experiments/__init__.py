@@ -14,6 +14,7 @@ A *cell* is a family's name for one run of a profile, a path fragment (few-shot
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +23,28 @@ from wheretolearn import params
 from wheretolearn.errors import ConfigError
 from wheretolearn.paths import layout
 from wheretolearn.registry import Registry
+
+
+class CellForm:
+    """How a family names its cells: a format such as ``{run}/{shots}shot``, written and read
+    back (every part but the last text, without ``/``; parts typed ``int`` are digits)."""
+
+    def __init__(self, family: str, form: str, **types: type) -> None:
+        self.family, self.form, self.types = family, form, types
+        pattern = re.escape(form)
+        for name in re.findall(r"\{(\w+)\}", form):
+            part = r"\d+" if types.get(name) is int else r"[^/]+"
+            pattern = pattern.replace(re.escape(f"{{{name}}}"), f"(?P<{name}>{part})")
+        self.pattern = re.compile(pattern)
+
+    def format(self, **parts: Any) -> str:
+        return self.form.format(**parts)
+
+    def parse(self, cell: str) -> dict[str, Any]:
+        match = self.pattern.fullmatch(cell)
+        if not match:
+            raise ConfigError(f"not a {self.family} cell: {cell!r} (expected {self.form})")
+        return {k: self.types.get(k, str)(v) for k, v in match.groupdict().items()}
 
 
 class Family:

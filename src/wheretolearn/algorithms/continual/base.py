@@ -11,9 +11,8 @@ from torch import nn
 from torch.func import functional_call
 
 from wheretolearn.algorithms.rules.base import UpdateRule
-from wheretolearn.errors import ConfigError
 from wheretolearn.registry import Registry
-from wheretolearn.validate import Count, Device, Positive, Size, from_dict
+from wheretolearn.validate import Count, Device, Positive, Size
 
 LEARNERS: Registry[type[Learner]] = Registry(
     "learner", "wheretolearn.algorithms.continual", "learner.name"
@@ -106,26 +105,12 @@ class Learner(nn.Module):
 
 def register(name: str) -> Callable[[type[Learner]], type[Learner]]:
     """Class decorator: the learner ``name`` of params files' ``learner.name``."""
-
-    def wrap(cls: type[Learner]) -> type[Learner]:
-        cls.learner_name = name
-        return LEARNERS.register(name)(cls)
-
-    return wrap
-
-
-def _lookup(learner: dict[str, Any]) -> tuple[type[Learner], dict[str, Any]]:
-    if not isinstance(learner, dict) or "name" not in learner:
-        raise ConfigError(
-            f"missing key learner.name; known learners: {', '.join(LEARNERS.names())}"
-        )
-    return LEARNERS.get(learner["name"]), {k: v for k, v in learner.items() if k != "name"}
+    return LEARNERS.decorator(name, "learner_name")
 
 
 def learner_options(learner: dict[str, Any]) -> Any:
     """Validate the ``learner`` section against the named learner's options; return them."""
-    cls, rest = _lookup(learner)
-    return from_dict(cls.Options, rest, "learner")
+    return LEARNERS.options(learner)
 
 
 def build_learner(
@@ -135,7 +120,7 @@ def build_learner(
     train: ContinualTrainConfig,
     generator: torch.Generator,
 ) -> Learner:
-    cls, _ = _lookup(learner)
+    cls, _ = LEARNERS.select(learner)
     return cls(model, rule, learner_options(learner), train, generator)
 
 

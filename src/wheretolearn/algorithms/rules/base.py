@@ -27,9 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from wheretolearn.errors import ConfigError
 from wheretolearn.registry import Registry
-from wheretolearn.validate import from_dict
 
 Modulation = dict[str, torch.Tensor | float]
 Params = dict[str, torch.Tensor]
@@ -151,29 +149,17 @@ class UpdateRule(nn.Module):
 
 def register(name: str) -> Callable[[type[UpdateRule]], type[UpdateRule]]:
     """Class decorator: the rule ``name`` of params files' ``method.name``."""
-
-    def wrap(cls: type[UpdateRule]) -> type[UpdateRule]:
-        cls.rule_name = name
-        return RULES.register(name)(cls)
-
-    return wrap
-
-
-def _lookup(method: dict[str, Any]) -> tuple[type[UpdateRule], dict[str, Any]]:
-    if not isinstance(method, dict) or "name" not in method:
-        raise ConfigError(f"missing key method.name; known methods: {', '.join(RULES.names())}")
-    return RULES.get(method["name"]), {k: v for k, v in method.items() if k != "name"}
+    return RULES.decorator(name, "rule_name")
 
 
 def method_options(method: dict[str, Any]) -> Any:
     """Validate the ``method`` section against the named rule's options; return them."""
-    cls, rest = _lookup(method)
-    return from_dict(cls.Options, rest, "method")
+    return RULES.options(method)
 
 
 def build_rule(method: dict[str, Any], model: nn.Module, head: set[str]) -> UpdateRule:
     """The rule ``method`` names, for the tensors of ``model`` (``head``: its output layer)."""
-    cls, _ = _lookup(method)
+    cls, _ = RULES.select(method)
     return cls(dict(model.named_parameters()), head, method_options(method))
 
 

@@ -10,30 +10,28 @@ budget keys (glances, epochs). Notes are joined, not replaced. A cell is ``<benc
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from wheretolearn import params
 from wheretolearn.errors import ConfigError
+from wheretolearn.experiments import CellForm
 from wheretolearn.experiments.continual import config
 from wheretolearn.paths import layout
 from wheretolearn.validation_memo import check_once
 
 FAMILY = "continual"
 SECTIONS = ("method", "learner", "stream", "model", "train")
-CELL = re.compile(r"(?P<bench>[^/]+)/(?P<run>[^/]+)")
+CELLS = CellForm(FAMILY, "{bench}/{run}")
 
 
 def cell(run: str, bench: str) -> str:
-    return f"{bench}/{run}"
+    return CELLS.format(run=run, bench=bench)
 
 
 def split(cell_id: str) -> tuple[str, str]:
     """``(run, benchmark)`` of a cell."""
-    match = CELL.fullmatch(cell_id)
-    if not match:
-        raise ConfigError(f"not a continual cell: {cell_id!r} (expected <benchmark>/<run>)")
-    return match["run"], match["bench"]
+    parts = CELLS.parse(cell_id)
+    return parts["run"], parts["bench"]
 
 
 def spec() -> dict[str, Any]:

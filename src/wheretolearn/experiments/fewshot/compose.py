@@ -9,28 +9,26 @@ paper's names while a profile may stand other data in for them. A cell is ``<run
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from wheretolearn import params
 from wheretolearn.errors import ConfigError
+from wheretolearn.experiments import CellForm
 from wheretolearn.experiments.fewshot import config
 from wheretolearn.validation_memo import check_once
 
 FAMILY = "fewshot"
-CELL = re.compile(r"(?P<run>[^/]+)/(?P<shots>\d+)shot")
+CELLS = CellForm(FAMILY, "{run}/{shots}shot", shots=int)
 
 
 def cell(run: str, shots: int) -> str:
-    return f"{run}/{shots}shot"
+    return CELLS.format(run=run, shots=shots)
 
 
 def split(cell_id: str) -> tuple[str, int]:
     """``(run, shots)`` of a cell."""
-    match = CELL.fullmatch(cell_id)
-    if not match:
-        raise ConfigError(f"not a few-shot cell: {cell_id!r} (expected <run>/<shots>shot)")
-    return match["run"], int(match["shots"])
+    parts = CELLS.parse(cell_id)
+    return parts["run"], parts["shots"]
 
 
 def dataset_for(name: str, section: dict[str, Any]) -> str:
