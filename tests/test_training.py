@@ -147,3 +147,18 @@ def test_checkpoints_never_execute_code(tmp_path):
 def test_bad_params_name_the_key(patch, message):
     with pytest.raises(ConfigError, match=message):
         config(**patch)
+
+
+@pytest.mark.parametrize(
+    "section, key", [("method", "alpha"), ("train", "epochs"), ("train", "inner_steps"),
+                     ("model", "hidden"), ("eval", "tasks")]
+)  # fmt: skip
+def test_a_value_the_paper_sets_has_no_default(section, key):
+    """An omitted paper hyperparameter stops the run with its name (it never silently becomes
+    a code default: no alpha was 0.1, no train.epochs was 400)."""
+    from wheretolearn.params import deep_merge
+
+    params = deep_merge(PARAMS, {})
+    del params[section][key]
+    with pytest.raises(ConfigError, match=f"missing key {section}.{key}"):
+        parse_config(params)
