@@ -18,6 +18,7 @@ Layout of a profile's outputs, one folder per family (what ``dvc.yaml`` versions
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 from wheretolearn.errors import UserError
@@ -27,9 +28,14 @@ ROOT_ENV = "WHERETOLEARN_ROOT"
 
 def project_root() -> Path:
     """The project root (see the module docstring)."""
-    if os.environ.get(ROOT_ENV):
-        return Path(os.environ[ROOT_ENV]).expanduser().absolute()
-    here = Path.cwd()
+    return _root(os.environ.get(ROOT_ENV, ""), os.getcwd())
+
+
+@cache
+def _root(explicit: str, cwd: str) -> Path:
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    here = Path(cwd)
     for folder in (here, *here.parents):
         if (folder / "params" / "profiles").is_dir():
             return folder

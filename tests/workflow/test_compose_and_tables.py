@@ -175,3 +175,48 @@ def test_missing_results_say_what_to_run(project):
 
     with pytest.raises(UserError, match="run `snakemake`"):
         write_table("table3", "smoke")
+
+
+COMPOSE_ALL = """
+import sys
+from pathlib import Path
+from wheretolearn import params, validation_memo
+from wheretolearn.experiments import FAMILIES, family
+validation_memo.enable(Path(sys.argv[1]))
+for name in FAMILIES.names():
+    if params.covers("smoke", name):
+        for target in family(name).targets():
+            for cell in family(name).cells(target):
+                family(name).compose(cell, "smoke")
+print("torch" in sys.modules)
+"""
+
+
+def test_a_dag_build_imports_no_torch_once_its_params_are_validated(tmp_path):
+    """Composing every run of the smoke profile (what the DAG build does) validates each once;
+    with the memo warm, the next build imports no torch (1-2 s of every `snakemake -n`)."""
+    import subprocess
+    import sys
+
+    memo = tmp_path / "validated"
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", COMPOSE_ALL, str(memo)],
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.split()  # fmt: skip
+        for _ in range(2)
+    ]
+    assert runs == [["True"], ["False"]], runs  # the first validates (rules import torch)
+
+
+def test_help_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from wheretolearn.cli import build_parser; build_parser(); "
+    code += "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from wheretolearn.algorithms.continual.base import ContinualTrainConfig
+from wheretolearn.algorithms.continual.config import ContinualTrainConfig
 from wheretolearn.data.config import StreamConfig
 from wheretolearn.models.config import ContinualModelConfig
 from wheretolearn.validate import from_dict, resolved
