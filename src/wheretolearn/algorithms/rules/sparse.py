@@ -26,6 +26,7 @@ from wheretolearn.algorithms.rules._parts import (
     straight_through,
 )
 from wheretolearn.algorithms.rules.base import Modulation, Task, UpdateRule, register
+from wheretolearn.errors import ConfigError
 from wheretolearn.validate import Positive
 
 
@@ -37,6 +38,17 @@ class SparseOptions:
     # equals init_shift (sparse-La-MAML: the mask starts where La-MAML's rates start)
     init: Literal["kaiming", "constant"] = "kaiming"
     ste_scale: Positive  # straight-through backward factor: 1 (paper's Eq. 5), 0.5 (code)
+
+    def __post_init__(self) -> None:
+        # A logit exactly 0 sits on the threshold: 1[m >= 0] opens it with a full step, the
+        # authors' 0.5 (sign(m) + 1) with a half step. Kaiming logits are never exactly 0; a
+        # constant init at 0 would put every coordinate there, so it is refused.
+        if self.init == "constant" and self.init_shift == 0:
+            raise ConfigError(
+                "method.init_shift: 0 with init: constant puts every mask logit on the "
+                "threshold, where the binary mask's value is a convention (ours 1, the "
+                "authors' 0.5 (sign(0) + 1) = 0.5); choose a nonzero init_shift"
+            )
 
 
 @register("sparse-maml")

@@ -40,6 +40,9 @@ class TrainConfig:
     validate_every: Count
     val_tasks: Count
     clip: Positive | None = None  # outer gradients clamped to [-clip, clip] elementwise
+    # what `clip` clamps: theta only (the authors' code clamps the model's parameters, not the
+    # mask's), or theta and the rule's meta-parameters too
+    clip_scope: Literal["theta", "theta+meta"] = "theta"
     val_inner_steps: Count | None = None  # None: eval.inner_steps
     dtype: Literal["float32", "float64"] = "float32"
     device: Device = "auto"  # auto: cuda when available, else cpu

@@ -92,7 +92,9 @@ def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict
         num_batches=cfg.batches_per_epoch,
         meta_batch_size=cfg.meta_batch_size,
     )
-    params = list(setup.model.parameters()) + list(setup.rule.parameters())
+    theta = list(setup.model.parameters())
+    params = theta + list(setup.rule.parameters())
+    clipped = params if cfg.clip_scope == "theta+meta" else theta
     loss_sum, acc_sum = 0.0, 0.0
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None)
     for i, batch in enumerate(bar):
@@ -107,7 +109,7 @@ def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict
             outer_loss=cfg.outer_loss,
             where=f"epoch {epoch + 1} batch {i + 1}",  # 1-based, as the log
         )
-        clip_gradients(params, cfg.clip)
+        clip_gradients(clipped, cfg.clip)
         setup.theta_opt.step()
         if setup.meta_opt is not None:
             setup.meta_opt.step()
