@@ -66,6 +66,12 @@ def _runs(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run of a family with one seed into a run folder")
     _family(p)
     add_run_flags(p)
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="DIR",
+        help="few-shot second phase (train.init_from): the first phase's run folder",
+    )
     p.set_defaults(func=_run("wheretolearn.stages:train"))
     p = sub.add_parser("evaluate", help="test a few-shot run's best checkpoint on a dataset")
     p.add_argument("--run", required=True, help="run folder written by `train`")

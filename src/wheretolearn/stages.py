@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from wheretolearn import params
+from wheretolearn.errors import UserError
 from wheretolearn.experiments import Family, family, family_of
 from wheretolearn.files import write_text_atomic
 from wheretolearn.paths import layout
@@ -19,14 +20,21 @@ from wheretolearn.paths import layout
 
 def compose(args: argparse.Namespace) -> int:
     """Write one cell's composed parameters (the train job's input)."""
-    composed = family(args.family).compose(args.cell, args.profile)
-    write_text_atomic(Path(args.out), yaml.safe_dump(composed, sort_keys=False))
+    write_params(Path(args.out), family(args.family).compose(args.cell, args.profile))
     return 0
+
+
+def write_params(path: Path, composed: dict) -> None:
+    """A composed parameter mapping as the train job reads it (keys in composition order)."""
+    write_text_atomic(path, yaml.safe_dump(composed, sort_keys=False))
 
 
 def train(args: argparse.Namespace) -> int:
     """Train one run of a params file into a run folder (resumed if it exists)."""
-    family(args.family).train(args)
+    owner = family(args.family)
+    if getattr(args, "init_from", None) and type(owner).first_phase is Family.first_phase:
+        raise UserError(f"--init-from: the {owner.name} family has no two-phase runs")
+    owner.train(args)
     return 0
 
 

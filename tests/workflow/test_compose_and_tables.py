@@ -88,7 +88,9 @@ def from_params_file(run, shots):
 
     e = entry(run)
     merged = params.deep_merge(spec["base"], spec["shots"][shots])
-    return params.deep_merge(params.deep_merge(merged, e.get("all", {})), e.get(shots, {}))
+    for layer in (e.get("all"), e.get(shots), e.get("scan")):  # a scan's value is the declared one
+        merged = params.deep_merge(merged, layer)
+    return merged
 
 
 @pytest.mark.parametrize("profile", ["paper", "smoke"])

@@ -77,9 +77,26 @@ wildcard_constraints:
     dataset=r"[a-z0-9\-]+",
 
 
+def first_phase(w, name=None):
+    """The run folder (or its file ``name``) of the run that a run of ``w.cell`` starts from."""
+    cell = family(w.family).first_phase(w.cell, int(w.seed), PROFILE)
+    if cell is None:
+        return [] if name else None
+    folder = PATHS.run_dir(PROFILE, w.family, cell, w.seed)
+    return str(folder / name) if name else str(folder)
+
+
 def prepared(dataset):
     """The marker of a prepared dataset (variants share their base dataset's folder)."""
     return f"{DATA}/{registry.get(dataset).base}/MANIFEST.json"
+
+
+def write_composed(path, composed, log):
+    """One cell's composed parameters, as `python -m wheretolearn compose` writes them."""
+    from wheretolearn.stages import write_params
+
+    write_params(Path(path), composed)
+    Path(log).write_text(f"composed {path}\n")
 
 
 def digest(values):

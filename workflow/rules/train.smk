@@ -2,7 +2,13 @@
 
 
 # Re-composed when the composed parameters change (the `params` rerun trigger), not whenever a
-# params file is edited elsewhere: an unrelated edit retrains nothing.
+# params file is edited elsewhere: an unrelated edit retrains nothing. Written by Snakemake
+# itself from the mapping it composed for the DAG (the same as `python -m wheretolearn
+# compose` writes), without a process of its own per cell.
+localrules:
+    compose,
+
+
 rule compose:
     output:
         str(PATHS.composed("{profile}", "{family}", "{cell}")),
@@ -10,11 +16,8 @@ rule compose:
         str(PATHS.logs("{profile}", "{family}") / "params" / "{cell}.log"),
     params:
         composed=lambda w: digest(COMPOSED[(w.family, w.cell)]),
-    conda:
-        "../envs/wheretolearn.yaml"
-    shell:
-        "python -m wheretolearn compose --family {wildcards.family} --cell {wildcards.cell} "
-        "--profile {wildcards.profile} --out {output} > {log} 2>&1"
+    run:
+        write_composed(output[0], COMPOSED[(wildcards.family, wildcards.cell)], log[0])
 
 
 # The run folder keeps last.pt, which is not an output: a killed job resumes from it instead of
@@ -23,6 +26,7 @@ rule train:
     input:
         params=rules.compose.output,
         data=lambda w: [prepared(d) for d in family(w.family).datasets(w.cell, PROFILE)],
+        first=lambda w: first_phase(w, "summary.json"),
     output:
         summary=str(PATHS.run_dir("{profile}", "{family}", "{cell}", "{seed}") / "summary.json"),
         metrics=str(PATHS.run_dir("{profile}", "{family}", "{cell}", "{seed}") / "metrics.jsonl"),
@@ -33,6 +37,7 @@ rule train:
     params:
         root=DATA,
         folder=lambda w, output: Path(output.summary).parent,
+        first=lambda w: f"--init-from {first_phase(w)}" if first_phase(w) else "",
     threads: THREADS
     resources:
         gpu=1,
@@ -41,4 +46,4 @@ rule train:
     shell:
         "python -m wheretolearn train --family {wildcards.family} --params {input.params} "
         "--seed {wildcards.seed} --out {params.folder} --data-root {params.root} --replace-stale "
-        "> {log} 2>&1"
+        "{params.first} > {log} 2>&1"

@@ -152,16 +152,40 @@ def clip_gradients(parameters: Iterable[torch.Tensor], bound: float | None) -> N
             p.grad.clamp_(-bound, bound)
 
 
-def task_accuracy(model: nn.Module, rule: UpdateRule, sx, sy, qx, qy, steps: int) -> float:
-    """Adapt to one task's support set with ``steps`` steps; query accuracy."""
+def task_logits(model: nn.Module, rule: UpdateRule, sx, sy, qx, steps: int) -> torch.Tensor:
+    """Adapt to one task's support set with ``steps`` steps; the query logits (no graph)."""
     theta = dict(model.named_parameters())
     if rule.cross_task:
         [phi] = adapt_lockstep(model, rule, theta, [(sx, sy)], steps, training=False)
     else:
         phi = adapt_detached(model, rule, theta, sx, sy, steps)
     with torch.no_grad():
-        logits = query_logits(model, phi, sx, qx)
+        return query_logits(model, phi, sx, qx)
+
+
+def task_accuracy(model: nn.Module, rule: UpdateRule, sx, sy, qx, qy, steps: int) -> float:
+    """Adapt to one task's support set with ``steps`` steps; query accuracy."""
+    logits = task_logits(model, rule, sx, sy, qx, steps)
     return (logits.argmax(-1) == qy).float().mean().item()
+
+
+def ensemble_accuracies(members: list, batches: Iterable, steps: int) -> list[float]:
+    """Per-task query accuracy of a snapshot ensemble (Table S1, after Antoniou et al.'s
+    MAML++): every member ``(model, rule)`` adapts to the task on its own, the members' query
+    class probabilities (softmax) are averaged, and the ensemble predicts their argmax."""
+    accuracies = []
+    for batch in batches:
+        for t in range(batch.support_x.shape[0]):
+            sx, sy, qx = batch.support_x[t], batch.support_y[t], batch.query_x[t]
+            logits = [task_logits(model, rule, sx, sy, qx, steps) for model, rule in members]
+            predicted = ensemble_prediction(logits)
+            accuracies.append((predicted == batch.query_y[t]).float().mean().item())
+    return accuracies
+
+
+def ensemble_prediction(logits: list[torch.Tensor]) -> torch.Tensor:
+    """The class of highest mean softmax probability over the members' ``[Q, ways]`` logits."""
+    return torch.stack([x.softmax(-1) for x in logits]).mean(dim=0).argmax(-1)
 
 
 def evaluate_tasks(

@@ -93,6 +93,11 @@ class Family:
         """The ``train`` command: one run of a params file into a run folder."""
         raise NotImplementedError
 
+    def first_phase(self, cell: str, seed: int, profile: str) -> str | None:
+        """The cell whose run (same seed) a run of ``cell`` starts from, or None: its
+        training job then depends on that run (two-phase learning)."""
+        return None
+
     def rows(self, table: str, profile: str) -> list[dict[str, Any]]:
         """A table's rows (:data:`wheretolearn.tables.COLUMNS`), from result files alone."""
         raise NotImplementedError

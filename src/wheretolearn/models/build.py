@@ -19,7 +19,13 @@ def build_model(cfg: ModelConfig, *, channels: int, image_size: int, ways: int) 
         return Conv4(
             channels, ways, image_size, hidden=cfg.hidden, bias=cfg.bias, transductive=transductive
         )
-    return ResNet12(channels, ways, RESNET_CHANNELS[cfg.size], transductive=transductive)
+    widths = resnet_widths(cfg)
+    return ResNet12(channels, ways, widths, transductive=transductive)
+
+
+def resnet_widths(cfg: ModelConfig) -> tuple[int, ...]:
+    """ResNet-12's block channels: the size's, times ``width_scale`` (at least 1 each)."""
+    return tuple(max(1, round(c * cfg.width_scale)) for c in RESNET_CHANNELS[cfg.size])
 
 
 def head_names(model: nn.Module) -> set[str]:

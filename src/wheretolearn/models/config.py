@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from wheretolearn.validate import Count
+from wheretolearn.errors import ConfigError
+from wheretolearn.validate import Count, Positive
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,6 +18,15 @@ class ModelConfig:
     bias: bool  # conv and linear biases (Table S3 ablation)
     batchnorm: Literal["transductive", "non-transductive"]  # the papers: transductive
     size: Literal["small", "large"] = "small"  # resnet12 channels (64,128,256,512)/(64,160,320,640)
+    # resnet12: every block's channels times this (a profile's budget, as conv4's hidden)
+    width_scale: Positive = 1.0
+
+    def __post_init__(self) -> None:
+        if self.name != "resnet12" and self.width_scale != 1.0:
+            raise ConfigError(
+                f"model.width_scale: {self.width_scale} scales ResNet-12 only; "
+                f"{self.name} has model.hidden"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

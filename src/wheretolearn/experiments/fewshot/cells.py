@@ -12,7 +12,7 @@ from typing import Any
 
 from wheretolearn import params
 from wheretolearn.errors import UserError
-from wheretolearn.experiments.fewshot.compose import FAMILY, cell, table_cells
+from wheretolearn.experiments.fewshot.compose import FAMILY, cell
 from wheretolearn.paths import layout
 from wheretolearn.tables import Grid, summarise
 
@@ -30,22 +30,41 @@ def metrics_file(profile: str, run: str, shots: int, seed: int) -> Path:
     return layout().run_dir(profile, FAMILY, cell(run, shots), seed) / "metrics.jsonl"
 
 
+def metrics_of(decl: dict[str, Any]) -> list[str]:
+    """A declaration's metrics: one name, or a list (then they are the printed columns)."""
+    metric = decl["metric"]
+    return [metric] if isinstance(metric, str) else list(metric)
+
+
+def result_path(profile: str, run: str, shots: int, seed: int, target: str, metric: str) -> Path:
+    """Where a metric is read: the evaluation JSON, or for the initial sparsity the training
+    log (its epoch-0 record)."""
+    if metric == "initial_sparsity":
+        return metrics_file(profile, run, shots, seed)
+    return eval_file(profile, run, shots, seed, target)
+
+
 def read_value(path: Path, metric: str) -> float:
     if not path.exists():
         raise UserError(f"missing result {path}: run `snakemake` for this table first")
+    if metric == "initial_sparsity":
+        first = path.read_text().splitlines()[0]
+        return 100.0 * float(json.loads(first)["sparsity"])
     return 100.0 * float(json.loads(path.read_text())[metric])
 
 
-def paper_value(reported: dict, table: str, method: str, shots: int, dataset: str):
-    """The paper's ``(mean, std)`` for a cell, or ``(None, None)`` where it reports none."""
+def paper_value(reported: dict, table: str, method: str, shots: int, column: str):
+    """The paper's ``(mean, std)`` for a cell, or ``(None, None)`` where it reports none; a
+    setting's entry may be keyed by the printed column (dataset or metric)."""
     entry = reported.get(table, {}).get(method, {}).get(shots)
     if isinstance(entry, dict):
-        entry = entry.get(dataset)
+        entry = entry.get(column)
     return tuple(entry) if entry else (None, None)
 
 
-def row(reported, table, shots, method, dataset, metric, mean, std, n) -> dict[str, Any]:
-    paper_mean, paper_std = paper_value(reported, table, method, shots, dataset)
+def row(reported, table, shots, method, dataset, metric, mean, std, n, by_metric=False) -> dict:
+    column = metric if by_metric else dataset
+    paper_mean, paper_std = paper_value(reported, table, method, shots, column)
     return {
         "table": table,
         "setting": f"{shots}-shot",
@@ -60,24 +79,53 @@ def row(reported, table, shots, method, dataset, metric, mean, std, n) -> dict[s
     }
 
 
-def rows(decl: dict[str, Any], reported: dict, table: str, profile: str) -> list[dict[str, Any]]:
-    """One row per cell: our mean and std over the profile's seeds, and the paper's value."""
-    seeds, metric, out = params.seeds(profile), decl["metric"], []
-    for run, shots, target in table_cells(decl):
-        files = [eval_file(profile, run, shots, s, target) for s in seeds]
-        mean, std = summarise([read_value(f, metric) for f in files])
-        out.append(row(reported, table, shots, run, target, metric, mean, std, len(files)))
+Cell = tuple[str, int, str]  # (run, shots, dataset)
+
+
+def seeds(decl: dict[str, Any], profile: str) -> list[int]:
+    """A declaration's seeds: the profile's (for a figure its ``figure_seeds`` where it has
+    them), or the first ``decl["seeds"]`` of them."""
+    every = params.seeds(profile)
+    if decl["kind"] == "figure":
+        every = list(params.section(profile, FAMILY).get("figure_seeds", every))
+    return every[: decl["seeds"]] if "seeds" in decl else every
+
+
+def rows(
+    decl: dict[str, Any],
+    cells: list[Cell],
+    reported: dict,
+    table: str,
+    profile: str,
+    seeds: list[int],
+) -> list[dict[str, Any]]:
+    """One row per cell and metric: our mean and std over the table's seeds of the profile,
+    and the paper's value."""
+    metrics, out = metrics_of(decl), []
+    many = len(metrics) > 1
+    for run, shots, target in cells:
+        for metric in metrics:
+            files = [result_path(profile, run, shots, s, target, metric) for s in seeds]
+            mean, std = summarise([read_value(f, metric) for f in files])
+            out.append(
+                row(reported, table, shots, run, target, metric, mean, std, len(files), many)
+            )
     for method in decl.get("reported_only", []):
         for shots in decl["settings"]:
             for target in decl["datasets"]:
-                out.append(row(reported, table, shots, method, target, metric, None, None, 0))
+                for metric in metrics:
+                    out.append(
+                        row(reported, table, shots, method, target, metric, None, None, 0, many)
+                    )
     return out
 
 
 def grid(rows_: list[dict[str, Any]]) -> Grid:
+    """Datasets as the printed columns; the metrics where a table has several."""
     reported_only = {r["method"] for r in rows_ if r["n_seeds"] == 0}
+    many = len({r["metric"] for r in rows_}) > 1
     return Grid(
         rows=("setting", "method"),
-        column="dataset",
+        column="metric" if many else "dataset",
         method_label=lambda m: f"{m} *(reported)*" if m in reported_only else m,
     )

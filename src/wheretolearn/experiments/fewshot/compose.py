@@ -2,8 +2,12 @@
 
 In order, from ``params/fewshot/runs.yaml``: ``base``, the ``shots`` entry, the run's entry
 (a method, or a variant ``from`` a method) for all shots and for its shot, then the profile's
-``fewshot`` section (``override``, then ``methods[<rule name>]``), which changes budget and
-data only. Paper dataset names are mapped to the profile's datasets here, so tables keep the
+``fewshot`` section (``override``, then ``models[<backbone>]``, ``methods[<rule name>]`` and
+``runs[<run>]``: the most specific budget comes last), which changes budget and data only, and
+last, for a figure's scan point, the profile's ``scans`` budget and the run's ``scan`` entry:
+the value the figure varies (inner-loop length, learning rate, width), set after the profile
+so that no profile's budget flattens a scan.
+Paper dataset names are mapped to the profile's datasets here, so tables keep the
 paper's names while a profile may stand other data in for them. A cell is ``<run>/<shots>shot``.
 """
 
@@ -46,11 +50,22 @@ def compose(cell_id: str, profile: str) -> dict[str, Any]:
             f"no shots entry {shots} in fewshot/runs.yaml; known: {list(spec['shots'])}"
         )
     entry = params.run_entry(FAMILY, run)
+    for name in section.get("runs", {}):  # a budget for an unknown run: refused by name
+        params.run_entry(FAMILY, name)
+    for key in set(entry) - {"all", "scan", *spec["shots"]}:
+        raise ConfigError(
+            f"runs.{run}.{key}: not `all`, `scan` nor a shots entry ({list(spec['shots'])})"
+        )
     composed = params.deep_merge(spec["base"], spec["shots"][shots])
     for layer in (entry.get("all"), entry.get(shots), section.get("override")):
         composed = params.deep_merge(composed, layer)
-    method = composed["method"]["name"]
+    backbone, method = composed["model"]["name"], composed["method"]["name"]
+    composed = params.deep_merge(composed, section.get("models", {}).get(backbone))
     composed = params.deep_merge(composed, section.get("methods", {}).get(method))
+    composed = params.deep_merge(composed, section.get("runs", {}).get(run))
+    if "scan" in entry:  # a figure's scan point: the profile's budget for scans, then its value
+        composed = params.deep_merge(composed, section.get("scans"))
+        composed = params.deep_merge(composed, entry["scan"])
     composed["data"]["dataset"] = dataset_for(composed["data"]["dataset"], section)
     targets = composed.get("eval", {}).get("targets", {})
     composed["eval"]["targets"] = {dataset_for(k, section): v for k, v in targets.items()}
@@ -58,11 +73,43 @@ def compose(cell_id: str, profile: str) -> dict[str, Any]:
     return composed
 
 
-def table_cells(decl: dict[str, Any]) -> list[tuple[str, int, str]]:
-    """``(run, shots, target dataset)`` of every cell a table or figure needs from our runs."""
+def phases(run: str, shots: int) -> list[str]:
+    """``run`` and, first, the runs it starts from (``train.init_from``), in training order;
+    an unknown or circular ``init_from`` is refused by name."""
+    chain = [run]
+    while True:
+        entry = params.run_entry(FAMILY, chain[0])
+        layers = [entry.get("all"), entry.get(shots), entry.get("scan")]
+        first = params.merge_layers(layers).get("train", {}).get("init_from")
+        if first is None:
+            return chain
+        if first in chain:
+            raise ConfigError(f"runs.{chain[0]}: train.init_from {first!r} is circular")
+        params.run_entry(FAMILY, first)  # an unknown run: refused naming the known ones
+        chain.insert(0, first)
+
+
+def target_runs(target: str, decl: dict[str, Any], profile: str) -> list[str]:
+    """The runs a table or figure uses in a profile: all it declares, or the subset the
+    profile's ``target_runs`` names (a shorter scan at smoke scale), in declared order."""
+    subset = params.section(profile, FAMILY).get("target_runs", {}).get(target)
+    if subset is None:
+        return list(decl["runs"])
+    unknown = sorted(set(subset) - set(decl["runs"]))
+    if unknown:
+        raise ConfigError(
+            f"params/profiles/{profile}.yaml: fewshot.target_runs.{target}: {unknown} are not "
+            f"runs of {target}; its runs: {decl['runs']}"
+        )
+    return [run for run in decl["runs"] if run in subset]
+
+
+def table_cells(decl: dict[str, Any], runs: list[str] | None = None) -> list[tuple[str, int, str]]:
+    """``(run, shots, target dataset)`` of every cell a table or figure needs from our runs
+    (of ``runs`` only, where given)."""
     return [
         (run, shots, target)
-        for run in decl["runs"]
+        for run in (decl["runs"] if runs is None else runs)
         for shots in decl["settings"]
         for target in decl["datasets"]
     ]

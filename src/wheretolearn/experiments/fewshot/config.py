@@ -44,6 +44,11 @@ class TrainConfig:
     # mask's), or theta and the rule's meta-parameters too
     clip_scope: Literal["theta", "theta+meta"] = "theta"
     val_inner_steps: Count | None = None  # None: eval.inner_steps
+    # two-phase learning (Table S4): start from another run's best theta (same shots, seed)
+    init_from: str | None = None  # that run's name in params/fewshot/runs.yaml
+    freeze_theta: bool = False  # learn the rule's meta-parameters only; theta stays fixed
+    # best-validation checkpoints kept; over 1, evaluation adds their snapshot ensemble (S1: 3)
+    keep_best: Count = 1
     dtype: Literal["float32", "float64"] = "float32"
     device: Device = "auto"  # auto: cuda when available, else cpu
 
@@ -79,7 +84,19 @@ def parse(data: dict[str, Any]) -> RunConfig:
         config, method=resolved(config.method, method_options(config.method))
     )
     _check_data(config)
+    _check_keep_best(config.train)
     return config
+
+
+def _check_keep_best(train: TrainConfig) -> None:
+    """A snapshot ensemble of ``keep_best`` states needs as many validations."""
+    validations = train.epochs // train.validate_every + (train.epochs % train.validate_every > 0)
+    if train.keep_best > validations:
+        raise ConfigError(
+            f"train.keep_best: {train.keep_best} states kept but only {validations} "
+            f"validation(s) in {train.epochs} epochs every {train.validate_every}; lower "
+            "train.validate_every or train.keep_best"
+        )
 
 
 def _check_data(config: RunConfig) -> None:

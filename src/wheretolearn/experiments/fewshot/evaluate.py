@@ -2,7 +2,9 @@
 
 Loads the run's best-validation checkpoint, adapts to ``eval.tasks`` fixed test tasks with
 K_test inner steps (per target dataset when ``eval.targets`` names one, Table S2) and writes the
-mean accuracy with its 95% confidence interval and the model's gradient sparsity as JSON.
+mean accuracy with its 95% confidence interval and the model's gradient sparsity as JSON;
+where the run kept several best-validation states (``train.keep_best``), also the accuracy of
+their snapshot ensemble on the same tasks.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from wheretolearn.algorithms.episodic import evaluate_tasks, mean_ci95
+from wheretolearn.algorithms.episodic import ensemble_accuracies, evaluate_tasks, mean_ci95
 from wheretolearn.algorithms.rules.base import sparsity_record
 from wheretolearn.data.sources import EpisodeSource, TaskSource
 from wheretolearn.errors import UserError
@@ -46,6 +48,43 @@ def restore_best(run: Path, config: RunConfig, seed: int, info) -> Setup:
     load_into(setup.model, state["model"], path, "model")
     load_into(setup.rule, state["rule"], path, "update rule")
     return setup
+
+
+def restore_ensemble(run: Path, config: RunConfig, seed: int, info) -> list[Setup]:
+    """The snapshot ensemble's members (``ensemble.pt``: the ``train.keep_best`` best
+    validated states), bound to the run's parameters as ``best.pt`` is."""
+    path = run / "ensemble.pt"
+    if not path.exists():
+        raise UserError(
+            f"{path} is missing: train.keep_best is {config.train.keep_best} but the run kept "
+            "fewer validated states (raise train.epochs / lower train.validate_every), or it "
+            "was trained before ensembles were kept; train it again"
+        )
+    state = load_bound(path, identity({"seed": seed, **config.to_dict()}))
+    members = []
+    for i, member in enumerate(state["members"]):
+        setup = build_setup(config, info, seed, optimizers=False)
+        load_into(setup.model, member["model"], path, f"member {i} model")
+        load_into(setup.rule, member["rule"], path, f"member {i} update rule")
+        members.append((setup, member["epoch"]))
+    return members
+
+
+def evaluate_ensemble(
+    members: list, source: TaskSource, *, dataset: str, split: str, steps: int, tasks: int
+) -> dict[str, Any]:
+    """The snapshot ensemble's accuracy on the same test tasks as :func:`evaluate`."""
+    cfg = members[0][0].config.eval
+    batches = source.batches(
+        split, seed=derive_seed(cfg.seed, dataset, split), num_batches=tasks, meta_batch_size=1
+    )
+    torch.manual_seed(derive_seed(cfg.seed, "test-noise"))
+    setups = [setup for setup, _ in members]
+    pairs = [(setup.model, setup.rule) for setup in setups]
+    accs = ensemble_accuracies(pairs, map(setups[0].to_device, batches), steps)
+    mean, ci = mean_ci95(accs)
+    epochs = [epoch for _, epoch in members]
+    return {"ensemble_accuracy": mean, "ensemble_ci95": ci, "ensemble_epochs": epochs}
 
 
 def evaluate(
@@ -101,6 +140,11 @@ def main(args: argparse.Namespace) -> int:
         )
     setup = restore_best(run, config, seed, train_source.info)
     result = evaluate(setup, source, dataset=dataset, split=args.split)
+    if config.train.keep_best > 1:
+        members = restore_ensemble(run, config, seed, train_source.info)
+        steps, tasks = result["inner_steps"], result["tasks"]
+        kw = {"dataset": dataset, "split": args.split, "steps": steps, "tasks": tasks}
+        result.update(evaluate_ensemble(members, source, **kw))
     result["run"] = str(run)
     out = Path(args.out) if args.out else run / f"eval-{dataset}-{args.split}.json"
     write_text_atomic(out, json.dumps(result, indent=2))

@@ -16,9 +16,21 @@ class FewShot(Family):
     name = "fewshot"
 
     def cells(self, target: str) -> list[str]:
+        """The target's cells, and the first phases they start from (each needs its run)."""
         decl = self.declarations()[target]
-        found = [compose_.cell(run, shots) for run, shots, _ in compose_.table_cells(decl)]
+        found = []
+        for run, shots, _ in compose_.table_cells(decl):
+            found += [compose_.cell(r, shots) for r in compose_.phases(run, shots)]
         return list(dict.fromkeys(found))
+
+    def seeds(self, target: str, profile: str) -> list[int]:
+        """The profile's seeds, or the first ``seeds`` of them where the declaration says (the
+        paper ran Table 2 and S1 over 3 seeds, the others over 5)."""
+        return cells_.seeds(self.declarations()[target], profile)
+
+    def first_phase(self, cell: str, seed: int, profile: str) -> str | None:
+        first = self.compose(cell, profile)["train"].get("init_from")
+        return compose_.cell(first, compose_.split(cell)[1]) if first else None
 
     def compose(self, cell: str, profile: str) -> dict[str, Any]:
         return compose_.compose(cell, profile)
@@ -30,20 +42,25 @@ class FewShot(Family):
     def datasets(self, cell: str, profile: str) -> list[str]:
         return [self.compose(cell, profile)["data"]["dataset"]]
 
+    def target_cells(self, target: str, profile: str) -> list[tuple[str, int, str]]:
+        """``(run, shots, dataset)`` of a table or figure in a profile."""
+        decl = self.declarations()[target]
+        return compose_.table_cells(decl, compose_.target_runs(target, decl, profile))
+
     def evaluations(self, target: str, profile: str) -> list[Path]:
         """The evaluation files a table or figure reads (root-relative)."""
-        decl, rel = self.declarations()[target], _relative
         return [
-            rel(cells_.eval_file(profile, run, shots, seed, dataset))
-            for run, shots, dataset in compose_.table_cells(decl)
+            _relative(cells_.eval_file(profile, run, shots, seed, dataset))
+            for run, shots, dataset in self.target_cells(target, profile)
             for seed in self.seeds(target, profile)
         ]
 
     def cited(self, target: str, profile: str) -> list[Path]:
         files = self.evaluations(target, profile)
-        if self.kind(target) == "figure":  # figures also draw the training curves
-            decl = self.declarations()[target]
-            runs = dict.fromkeys((r, s) for r, s, _ in compose_.table_cells(decl))
+        decl = self.declarations()[target]
+        logs = self.kind(target) == "figure" or "initial_sparsity" in cells_.metrics_of(decl)
+        if logs:  # figures draw the training curves; the initial sparsity is their first line
+            runs = dict.fromkeys((r, s) for r, s, _ in self.target_cells(target, profile))
             seeds = self.seeds(target, profile)
             files += [
                 _relative(cells_.metrics_file(profile, r, s, e)) for r, s in runs for e in seeds
@@ -56,16 +73,18 @@ class FewShot(Family):
         return main(args)
 
     def rows(self, table: str, profile: str) -> list[dict[str, Any]]:
-        return cells_.rows(self.declarations()[table], self.reported(), table, profile)
+        cells = self.target_cells(table, profile)
+        seeds = self.seeds(table, profile)
+        return cells_.rows(
+            self.declarations()[table], cells, self.reported(), table, profile, seeds
+        )
 
     def write_table(self, table: str, profile: str) -> list[Path]:
         rows = self.rows(table, profile)
         section = params.section(profile, self.name)
         title = self.declarations()[table]["title"]
-        intro = [
-            f"Profile **{profile}**: {section['description']}. Seeds: {params.seeds(profile)}.",
-            *cells_.INTRO,
-        ]
+        seeds = self.seeds(table, profile)
+        intro = [f"Profile **{profile}**: {section['description']}. Seeds: {seeds}.", *cells_.INTRO]
         paths = layout().table_files(profile, self.name, table)
         return tables.write(paths, rows, cells_.grid(rows), f"{table}: {title}", intro,
                             f"{title} (profile {profile})")  # fmt: skip

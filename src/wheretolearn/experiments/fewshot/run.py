@@ -3,9 +3,11 @@ fewshot --params P --out DIR``.
 
 A run folder holds ``params.yaml`` (the validated, resolved parameters and seed), ``last.pt``
 (everything needed to resume), ``best.pt`` (the best-validation model: *the* model),
-``metrics.jsonl`` (one line per epoch: loss, accuracy, per-tensor gradient sparsity, validation
-accuracy) and ``summary.json``. Every epoch is a pure function of (params, seed, epoch, state at
-its start), so a killed job restarted on the same folder ends with the same weights.
+``ensemble.pt`` where ``train.keep_best`` keeps more than one (the best-validation states of a
+snapshot ensemble), ``metrics.jsonl`` (one line per epoch: loss, accuracy, per-tensor gradient
+sparsity, validation accuracy) and ``summary.json``. Every epoch is a pure function of
+(params, seed, epoch, state at its start), so a killed job restarted on the same folder ends
+with the same weights.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from wheretolearn.algorithms.episodic import (
 from wheretolearn.algorithms.rules.base import sparsity_record
 from wheretolearn.data.sources import EpisodeSource, TaskSource
 from wheretolearn.experiments.fewshot.config import RunConfig, parse
+from wheretolearn.experiments.fewshot.phases import first_phase, load_theta
 from wheretolearn.experiments.fewshot.setup import Setup, build_setup
 from wheretolearn.files import write_text_atomic
 from wheretolearn.run_folder import RunFolder, load_into
@@ -37,24 +40,28 @@ from wheretolearn.validate import load, parse_overrides
 log = logging.getLogger(__name__)
 
 
-def _restore(setup: Setup, folder: RunFolder) -> dict[str, Any]:
+def _restore(setup: Setup, folder: RunFolder, first: Path | None) -> dict[str, Any]:
     """The progress of the run in ``folder`` (epoch, history, best state), restoring the model,
-    rule and optimisers from its ``last.pt``; a fresh start without one."""
+    rule and optimisers from its ``last.pt``; a fresh start without one (from the first phase's
+    theta where ``first`` is a run folder)."""
     state = folder.load("last.pt")
     if state is None:  # epoch 0 records the initial sparsity (Figure 1)
+        origin = {"init_from": load_theta(setup.model, first)} if first else {}
         initial = {"epoch": 0, **sparsity_record(setup.rule)}
-        return {"epoch": 0, "history": [initial], "best": None}
+        return {"epoch": 0, "history": [initial], "best": None, **origin}
     last = folder.path / "last.pt"
     load_into(setup.model, state["model"], last, "model")
     load_into(setup.rule, state["rule"], last, "update rule")
-    setup.theta_opt.load_state_dict(state["theta_opt"])
+    if setup.theta_opt is not None:
+        setup.theta_opt.load_state_dict(state["theta_opt"])
     if setup.meta_opt is not None:
         setup.meta_opt.load_state_dict(state["meta_opt"])
     log.info("resuming %s after epoch %d", folder.path, state["epoch"])
     best = state.get("best")
     if best is None and state["epoch"] > 0:  # a last.pt from before the best state was kept
         best = folder.load("best.pt")
-    return {"epoch": state["epoch"], "history": state["history"], "best": best}
+    kept = {k: state[k] for k in ("init_from", "top") if k in state}  # origin, ensemble
+    return {"epoch": state["epoch"], "history": state["history"], "best": best, **kept}
 
 
 def _checkpoint(setup: Setup, folder: RunFolder, progress: dict[str, Any]) -> None:
@@ -62,9 +69,10 @@ def _checkpoint(setup: Setup, folder: RunFolder, progress: dict[str, Any]) -> No
     state = {
         "model": setup.model.state_dict(),
         "rule": setup.rule.state_dict(),
-        "theta_opt": setup.theta_opt.state_dict(),
         **progress,
     }
+    if setup.theta_opt is not None:
+        state["theta_opt"] = setup.theta_opt.state_dict()
     if setup.meta_opt is not None:
         state["meta_opt"] = setup.meta_opt.state_dict()
     folder.save("last.pt", state)
@@ -80,6 +88,17 @@ def _snapshot(setup: Setup, epoch: int, val_accuracy: float) -> dict[str, Any]:
     clone = {k: v.detach().clone() for k, v in setup.model.state_dict().items()}
     rule = {k: v.detach().clone() for k, v in setup.rule.state_dict().items()}
     return {"model": clone, "rule": rule, "epoch": epoch, "val_accuracy": val_accuracy}
+
+
+def _rank(setup: Setup, progress: dict[str, Any], epoch: int, val: float, keep: int) -> None:
+    """Keep the ``keep`` best validated states (``top``, best first; a tie keeps the earlier
+    epoch): ``best`` is the first, the snapshot ensemble all of them."""
+    top = progress.get("top") or ([progress["best"]] if progress["best"] else [])
+    if len(top) >= keep and val <= top[-1]["val_accuracy"]:
+        return
+    top = sorted([*top, _snapshot(setup, epoch, val)], key=lambda s: -s["val_accuracy"])
+    progress["top"] = top[:keep]
+    progress["best"] = top[0]
 
 
 def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict[str, float]:
@@ -110,7 +129,8 @@ def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict
             where=f"epoch {epoch + 1} batch {i + 1}",  # 1-based, as the log
         )
         clip_gradients(clipped, cfg.clip)
-        setup.theta_opt.step()
+        if setup.theta_opt is not None:  # None: theta frozen (a second phase)
+            setup.theta_opt.step()
         if setup.meta_opt is not None:
             setup.meta_opt.step()
         loss_sum += result.loss
@@ -136,15 +156,23 @@ def validate(setup: Setup, source: TaskSource) -> float:
 
 
 def train(
-    config: RunConfig, out: Path, *, seed: int, source: TaskSource, replace_stale: bool = False
+    config: RunConfig,
+    out: Path,
+    *,
+    seed: int,
+    source: TaskSource,
+    replace_stale: bool = False,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Meta-train (or resume) a run in ``out``; return its summary. A finished run's outputs
     (``best.pt``, ``metrics.jsonl``, ``summary.json``) are re-created from its ``last.pt`` if
-    they are missing (Snakemake deletes a job's outputs before running it again)."""
+    they are missing (Snakemake deletes a job's outputs before running it again). A second
+    phase (``train.init_from``) starts from the run folder ``init_from``."""
     params = {"seed": seed, **config.to_dict()}
+    first = first_phase(config, seed, init_from)  # checked before anything is written
     with RunFolder(out, params, replace_stale=replace_stale) as folder:
         setup = build_setup(config, source.info, seed)
-        progress = _restore(setup, folder)
+        progress = _restore(setup, folder, first)
         folder.write_params()
         for epoch in range(progress["epoch"], config.train.epochs):
             _train_and_validate(setup, source, seed, epoch, progress)
@@ -158,9 +186,7 @@ def _train_and_validate(setup: Setup, source: TaskSource, seed: int, epoch: int,
     record.update(sparsity_record(setup.rule))
     if (epoch + 1) % cfg.validate_every == 0 or epoch + 1 == cfg.epochs:
         record["val_accuracy"] = validate(setup, source)
-        best = progress["best"]
-        if best is None or record["val_accuracy"] > best["val_accuracy"]:
-            progress["best"] = _snapshot(setup, epoch + 1, record["val_accuracy"])
+        _rank(setup, progress, epoch + 1, record["val_accuracy"], cfg.keep_best)
     scalars = {k: v for k, v in record.items() if not isinstance(v, dict)}
     log.info("epoch %d: %s", epoch + 1, scalars)
     progress["history"].append(record)
@@ -170,7 +196,11 @@ def _train_and_validate(setup: Setup, source: TaskSource, seed: int, epoch: int,
 def _finish(folder: RunFolder, progress: dict[str, Any], epochs: int) -> dict[str, Any]:
     """Write the outputs from the progress alone: the best state, the metrics, the summary."""
     best = progress["best"]
-    folder.save("best.pt", {k: best[k] for k in ("model", "rule", "epoch", "val_accuracy")})
+    fields = ("model", "rule", "epoch", "val_accuracy")
+    folder.save("best.pt", {k: best[k] for k in fields})
+    if len(progress.get("top", [])) > 1:  # the snapshot ensemble (train.keep_best)
+        members = [{k: s[k] for k in fields} for s in progress["top"]]
+        folder.save("ensemble.pt", {"members": members})
     _write_metrics(folder, progress)
     summary = {
         "best_epoch": best["epoch"],
@@ -178,6 +208,8 @@ def _finish(folder: RunFolder, progress: dict[str, Any], epochs: int) -> dict[st
         "epochs": epochs,
         "final": progress["history"][-1],
     }
+    if "init_from" in progress:
+        summary["init_from"] = progress["init_from"]
     write_text_atomic(folder.path / "summary.json", json.dumps(summary, indent=2))
     return summary
 
@@ -187,7 +219,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     config = load(args.params, parse_overrides(args.set), parse)
     source = EpisodeSource(config.data, root=args.data_root, device=config.train.device)
     summary = train(
-        config, Path(args.out), seed=args.seed, source=source, replace_stale=args.replace_stale
+        config,
+        Path(args.out),
+        seed=args.seed,
+        source=source,
+        replace_stale=args.replace_stale,
+        init_from=Path(args.init_from) if getattr(args, "init_from", None) else None,
     )
     print(json.dumps(summary["final"] | {"best_val_accuracy": summary["best_val_accuracy"]}))
     return summary

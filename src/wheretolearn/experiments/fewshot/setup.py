@@ -57,6 +57,7 @@ def build_setup(config: RunConfig, info: TaskShape, seed: int, *, optimizers: bo
     rule = build_rule(config.method, model, head_names(model)).to(device=device, dtype=dtype)
     theta_opt = meta_opt = None
     if optimizers:
-        theta_opt = build_optimizer(config.train.theta_optimizer, list(model.parameters()))
+        if not config.train.freeze_theta:  # a frozen theta (second phase) has no optimiser
+            theta_opt = build_optimizer(config.train.theta_optimizer, list(model.parameters()))
         meta_opt = build_optimizer(config.train.meta_optimizer, list(rule.parameters()))
     return Setup(config, model, rule, theta_opt, meta_opt, device, dtype)
