@@ -29,7 +29,7 @@ def test_a_batch_is_ways_by_shots_with_labels_fixed_within_a_task():
     s = stream(steps=30, p=0.8, seed=1)
     first = s.batch(0)
     assert first.x.shape == (50, 1, SIZE, SIZE) and not first.switched
-    assert first.x.dtype == torch.float32 and 0.0 <= first.x.min() and first.x.max() <= 1.0
+    assert first.x.dtype == torch.float32 and first.x.min() >= 0.0 and first.x.max() <= 1.0
     assert torch.equal(first.y, torch.arange(10).repeat_interleave(5))
     mapping = {}
     for t in range(len(s)):
