@@ -62,6 +62,11 @@ def test_cumulative_accuracy_per_mode_precision_and_recall_by_hand():
     assert out["precision"] == pytest.approx(2 / 3) and out["recall"] == pytest.approx(2 / 3)
 
 
+def test_the_history_records_every_step_as_it_happened():
+    history = run_online(StubLearner(), ScriptedStream())["history"]
+    assert history == [[m, s, d, a] for m, s, a, d in SCRIPT]
+
+
 def test_total_is_the_step_weighted_mean_of_the_modes():
     out = run_online(StubLearner(), ScriptedStream())["metrics"]
     weighted = sum(out["per_mode"][m] * n for m, n in out["steps_per_mode"].items()) / 6

@@ -68,6 +68,23 @@ NOTES = {
         "(queries) in order, floor(n/2) tasks; one batch alone is its own query (their "
         "make_batch); the buffer is forced into an update above full_buffer = 100 batches"
     ),
+    "inner_steps": (
+        "Algorithm 2 writes one inner step; the code takes num_steps (16 in the best "
+        "configurations), first order, in the prediction-time adaptation: inner_steps sets it"
+    ),
+    "replay_split": (
+        "Algorithm 2 'samples' training and validation batches from R; the code splits the "
+        "buffer in halves as described under buffer, which is kept"
+    ),
+    "detector": (
+        "a switch when L_after + gamma <= L_before on the incoming batch, the code's test; a "
+        "detection at step t counts as true when the stream switched at t. A redrawn mode is a "
+        "true switch (new classes and labels), as in the code"
+    ),
+    "images": (
+        "each step draws shots images per class with replacement from the class (the code's "
+        "uniform_(0, n).long()); class-major order"
+    ),
     "pixels": PIXELS,
     "seeding": (
         "the stream is a pure function of (seed, step), and the model, rule and optimisers are "

@@ -29,6 +29,8 @@ class OnlineMetrics:
         self.total = 0.0  # sum over steps of the pre-adaptation accuracy (a fraction)
         self.modes: dict[str, list[float]] = {}  # mode -> [sum of accuracies, steps]
         self.switches = self.detections = self.hits = 0
+        #: per step: [mode, true switch, detected, accuracy] (for plots and diagnostics)
+        self.history: list[list[Any]] = []
 
     def record(self, mode: str, accuracy: float, *, switched: bool, detected: bool) -> None:
         """One step: the accuracy (fraction in [0, 1]) before adapting, the true switch flag
@@ -43,6 +45,7 @@ class OnlineMetrics:
         self.switches += int(switched)
         self.detections += int(detected)
         self.hits += int(switched and detected)
+        self.history.append([mode, bool(switched), bool(detected), float(accuracy)])
 
     def summary(self) -> dict[str, Any]:
         """Percent accuracies, total and per mode; detector counts, precision and recall."""
@@ -65,6 +68,7 @@ class OnlineMetrics:
             "steps": self.steps, "total": self.total,
             "modes": {m: list(v) for m, v in self.modes.items()},
             "switches": self.switches, "detections": self.detections, "hits": self.hits,
+            "history": [list(row) for row in self.history],
         }  # fmt: skip
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -72,3 +76,4 @@ class OnlineMetrics:
         self.modes = {m: list(v) for m, v in state["modes"].items()}
         self.switches, self.detections = state["switches"], state["detections"]
         self.hits = state["hits"]
+        self.history = [list(row) for row in state["history"]]

@@ -5,6 +5,11 @@ buffer, phi, counters), the metric accumulators, the sparsity trace, torch's glo
 and the next step; the stream needs nothing, being a pure function of ``(seed, step)``. A run
 killed after a checkpoint and resumed from it with :func:`run_online` ``(state=...)`` gives the
 same numbers, bit for bit, as one that was never interrupted.
+
+A learner is anything with ``observe(x, y) -> StepRecord``, ``state()``/``load_state()``,
+``model`` and ``rule`` (:class:`~wheretolearn.algorithms.online.learner.OnlineCMAML`; the
+baselines, online Adam, fine-tuning, a pre-trained MAML that never retrains, fit the same
+protocol). Images enter in the device plan's memory format (channels-last on CPU).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 import torch
 
+from wheretolearn.algorithms.engine import channels_last, plan_for
 from wheretolearn.algorithms.online.metrics import OnlineMetrics
 from wheretolearn.algorithms.rules.base import sparsity_record
 
@@ -53,15 +59,16 @@ def run_online(
     Every ``log_every`` steps the rule's per-tensor gradient sparsity joins the trace (Figure
     S5); every ``checkpoint_every`` steps and at the end, ``on_checkpoint`` gets a
     :func:`snapshot`. ``on_step(batch, record)`` sees every step. Returns the metrics'
-    summary and the trace.
+    summary, the trace and the per-step history (mode, true switch, detected, accuracy).
     """
     metrics, trace, start = OnlineMetrics(), [], 0
     if state is not None:
         trace, start = restore(learner, metrics, state)
     like = next(learner.model.parameters())
+    layout = channels_last if plan_for(like.device).channels_last else _same
     for t in range(start, len(stream)):
         batch = stream.batch(t)
-        x = batch.x.to(device=like.device, dtype=like.dtype)
+        x = layout(batch.x.to(device=like.device, dtype=like.dtype))
         record = learner.observe(x, batch.y.to(like.device))
         metrics.record(batch.mode, record.accuracy, switched=batch.switched,
                        detected=record.detected)  # fmt: skip
@@ -72,4 +79,8 @@ def run_online(
         due = t + 1 == len(stream) or (checkpoint_every and (t + 1) % checkpoint_every == 0)
         if on_checkpoint is not None and due:
             on_checkpoint(snapshot(learner, metrics, trace, t + 1))
-    return {"metrics": metrics.summary(), "trace": trace}
+    return {"metrics": metrics.summary(), "trace": trace, "history": metrics.history}
+
+
+def _same(x):
+    return x
