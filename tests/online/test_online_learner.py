@@ -117,3 +117,29 @@ def test_gate_theta_keeps_closed_coordinates_of_theta_in_the_meta_update():
             ln.observe(s.batch(t).x, s.batch(t).y)
         still = all(torch.equal(params[n][m], start[n][m]) for n, m in closed.items())
         assert still == gate
+
+
+def captured_meta_gradients(**options):
+    """theta's meta-gradients of one meta-update on three fixed batches (optimiser step
+    replaced by a capture), and the meta-loss."""
+    ln = learner(MAML, **options)
+    s = stream(steps=3, p=0.0, seed=6)
+    batches = [(s.batch(t).x, s.batch(t).y) for t in range(3)]
+    grads = []
+    ln.theta_opt.step = lambda: grads.extend(p.grad.clone() for p in ln.model.parameters())
+    return ln.meta_update(batches), grads
+
+
+def test_update_modulation_weighs_the_meta_gradient_by_one_minus_exp_of_the_loss():
+    loss, plain = captured_meta_gradients()
+    same, weighted = captured_meta_gradients(um_lambda=0.5)
+    assert same == loss
+    weight = 1.0 - math.exp(-0.5 * loss)
+    for a, b in zip(plain, weighted, strict=True):
+        torch.testing.assert_close(b, weight * a, rtol=1e-6, atol=0)
+
+
+def test_second_order_meta_gradients_differ_from_first_order():
+    _, first = captured_meta_gradients(first_order=True)
+    _, second = captured_meta_gradients(first_order=False)
+    assert any(not torch.allclose(a, b) for a, b in zip(first, second, strict=True))
