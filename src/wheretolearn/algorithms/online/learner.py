@@ -197,6 +197,8 @@ class OnlineCMAML:
             raise ValueError("the checkpoint and this run disagree on having a meta optimiser")
         if self.meta_opt is not None:
             self.meta_opt.load_state_dict(state["meta_opt"])
-        self.phi = None if state["phi"] is None else dict(state["phi"])
+        device = next(self.model.parameters()).device  # a checkpoint loads onto the CPU
+        phi = state["phi"]
+        self.phi = None if phi is None else {n: t.to(device) for n, t in phi.items()}
         self.restart, self.seen = state["restart"], state["seen"]
-        self.buffer = [(x, y) for x, y in state["buffer"]]
+        self.buffer = [(x.to(device), y.to(device)) for x, y in state["buffer"]]

@@ -1,10 +1,11 @@
 """The online loop over a stream: score, learn, record; checkpoints that resume exactly.
 
 A checkpoint (:func:`snapshot`) holds the learner's whole state (model, rule, optimisers,
-buffer, phi, counters), the metric accumulators, the sparsity trace, torch's global RNG state
-and the next step; the stream needs nothing, being a pure function of ``(seed, step)``. A run
-killed after a checkpoint and resumed from it with :func:`run_online` ``(state=...)`` gives the
-same numbers, bit for bit, as one that was never interrupted.
+buffer, phi, counters), the metric accumulators, the sparsity trace, torch's global RNG states
+(CPU, and CUDA where present) and the next step; the stream needs nothing, being a pure
+function of ``(seed, step)``. A run killed after a checkpoint and resumed from it with
+:func:`run_online` ``(state=...)`` gives the same numbers, bit for bit, as one that was never
+interrupted.
 
 A learner is anything with ``observe(x, y) -> StepRecord``, ``state()``/``load_state()``,
 ``model`` and ``rule`` (:class:`~wheretolearn.algorithms.online.learner.OnlineCMAML`; the
@@ -32,6 +33,7 @@ def snapshot(learner, metrics: OnlineMetrics, trace: list, next_step: int) -> di
         "metrics": metrics.state(),
         "trace": [dict(entry) for entry in trace],
         "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
 
 
@@ -41,6 +43,8 @@ def restore(learner, metrics: OnlineMetrics, state: dict[str, Any]) -> tuple[lis
     learner.load_state(state["learner"])
     metrics.load_state(state["metrics"])
     torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return [dict(entry) for entry in state["trace"]], state["next_step"]
 
 
