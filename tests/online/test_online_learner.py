@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from online_fixtures import SPARSE, learner, stream
 
 from wheretolearn.algorithms.online import inner_tensors
 from wheretolearn.algorithms.online.learner import outer_pairs
+from wheretolearn.algorithms.online.run import run_online
 
 torch.set_num_threads(1)
 MAML = {"name": "maml", "alpha": 0.1}
@@ -143,3 +145,18 @@ def test_second_order_meta_gradients_differ_from_first_order():
     _, first = captured_meta_gradients(first_order=True)
     _, second = captured_meta_gradients(first_order=False)
     assert any(not torch.allclose(a, b) for a, b in zip(first, second, strict=True))
+
+
+@pytest.mark.parametrize(
+    "method",
+    [MAML, {"name": "tensor-lr", "alpha": 0.5}, {**SPARSE, "alpha": 0.5},
+     {"name": "sparse-relu-maml", "init": "uniform", "low": 0.005, "high": 0.1}],
+    ids=["c-maml-fixed", "c-maml", "sparse-c-maml", "sparse-relu-c-maml"],
+)  # fmt: skip
+def test_every_variant_learns_the_stream_and_detects_its_switches(method):
+    """Prototype classes: adapted on one batch, phi predicts the next batch of the task far
+    above chance (10%), and the detector finds true switches."""
+    out = run_online(learner(method, gamma=1.0, inner_steps=5), stream(steps=40, p=0.95))
+    metrics = out["metrics"]
+    assert metrics["accuracy"] > 40 and metrics["switches"] >= 1
+    assert metrics["recall"] > 0 and metrics["precision"] > 0
