@@ -8,7 +8,10 @@ whose backward carries a factor 0.5; ``ste_scale: 0.5`` reproduces that choice. 
 factor changes almost nothing (Adam is invariant to a constant gradient scale up to epsilon).
 
 sparse-ReLU-MAML: ``U(g) = relu(m) * g`` with an identity backward, so a learning rate pushed
-below zero can come back (unlike La-MAML's rectified rates). The mask is the learning rate.
+below zero can come back (unlike La-MAML's rectified rates). The mask is the learning rate. Its
+rates start at exactly ``alpha`` (``init: constant``, the few-shot protocol) or uniformly in
+``[low, high]`` (``init: uniform``; supplement B.3: U[0.005, 0.1] for every sparse-ReLU-C-MAML
+run).
 """
 
 from __future__ import annotations
@@ -87,7 +90,21 @@ class SparseMAML(UpdateRule):
 
 @dataclass(frozen=True, kw_only=True)
 class ReLUOptions:
-    alpha: Positive  # every learning rate starts at exactly alpha (0% sparsity)
+    alpha: Positive | None = None  # init constant: every rate starts at alpha (0% sparsity)
+    init: Literal["constant", "uniform"] = "constant"
+    low: float | None = None  # init uniform: rates start in U[low, high] (both required)
+    high: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.init == "constant" and self.alpha is None:
+            raise ConfigError("missing key method.alpha (method.init is constant)")
+        if self.init == "uniform":
+            if self.low is None or self.high is None:
+                raise ConfigError("missing key method.low or method.high (method.init is uniform)")
+            if not self.low < self.high:
+                raise ConfigError(
+                    f"method.low: must be < method.high, got {self.low} >= {self.high}"
+                )
 
 
 @register("sparse-relu-maml")
@@ -100,7 +117,14 @@ class SparseReLUMAML(UpdateRule):
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
-        self.rates = constant_parameters(params, self.adapted, options.alpha)
+        if options.init == "constant":
+            self.rates = constant_parameters(params, self.adapted, options.alpha)
+            return
+        self.rates = nn.ParameterDict()
+        for name in self.adapted:
+            value = torch.empty_like(params[name], requires_grad=False)
+            nn.init.uniform_(value, options.low, options.high)
+            self.rates[param_key(name)] = nn.Parameter(value)
 
     def begin(self, task: Task | None = None) -> Modulation:
         out = {}
