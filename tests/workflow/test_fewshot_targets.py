@@ -102,7 +102,7 @@ def test_a_table_of_several_metrics_prints_them_as_columns(project):
 
 def test_a_second_phase_trains_after_its_first_in_the_dag():
     out = subprocess.run(
-        ["snakemake", "tableS4", "-n", "-p", "--config", "profile=smoke"],
+        ["snakemake", "tableS4", "-n", "-p", "--forceall", "--config", "profile=smoke"],
         cwd=ROOT,
         capture_output=True,
         text=True,
