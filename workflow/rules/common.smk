@@ -91,14 +91,6 @@ def prepared(dataset):
     return f"{DATA}/{registry.get(dataset).base}/MANIFEST.json"
 
 
-def write_composed(path, composed, log):
-    """One cell's composed parameters, as `python -m wheretolearn compose` writes them."""
-    from wheretolearn.stages import write_params
-
-    write_params(Path(path), composed)
-    Path(log).write_text(f"composed {path}\n")
-
-
 def digest(values):
     """A short sha256 of composed parameters: the compose rule's rerun trigger."""
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
