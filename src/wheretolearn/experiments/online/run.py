@@ -58,9 +58,11 @@ def build_stream(config: OnlineConfig, seed: int, root=None) -> OnlineStream:
 
 
 def _optimizer(spec: OptimizerConfig | None, tensors: list, what: str, rule: str):
-    if bool(tensors) != (spec is not None):
-        has = "has meta-parameters: give" if tensors else "has no meta-parameters: set"
-        raise ConfigError(f"train.{what}: the rule {rule!r} {has} train.{what} (null if none)")
+    if tensors and spec is None:
+        raise ConfigError(f"train.{what}: the rule {rule!r} has meta-parameters; give their "
+                          "optimiser {name, lr} (lr: gamma_m)")  # fmt: skip
+    if not tensors and spec is not None:
+        raise ConfigError(f"train.{what}: the rule {rule!r} has no meta-parameters; set it null")
     return None if spec is None else OPTIMIZERS[spec.name](tensors, lr=spec.lr)
 
 
