@@ -119,6 +119,10 @@ def test_table_s8_per_dataset_and_s9_hyperparameters(project):
         0.5**0.5
     )
     assert float(s8[("anil", "p = 0.98", "accuracy_mnist")]["paper_mean"]) == 58.7
+    intro = (ROOT / "params").exists() and Path(
+        "results/smoke/online/tables/tableS8.md"
+    ).read_text()
+    assert intro.count("is misprinted") == 2 and "sparse-relu-c-maml at p0.9" in intro
     paths = ONLINE.write_table("tableS9", "smoke")
     s9 = {(r["method"], r["setting"], r["metric"]): r for r in rows_of(paths[0])}
     assert {m for m, _, _ in s9} == {
@@ -184,3 +188,17 @@ def test_every_online_target_resolves_in_a_dry_run(tmp_path):
     assert every.returncode == 0, every.stdout + every.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", every.stdout, flags=re.M))
     assert (counts["train"], counts["table"], counts["figure"]) == ("40", "3", "1")
+
+
+def test_a_mode_a_short_stream_never_visited_counts_no_seed(project):
+    """A 200-step smoke stream at p = 0.98 has a few tasks and may never draw MNIST: that
+    seed has no MNIST accuracy, and the cell averages the seeds that have one."""
+    write_results()
+    path = result_file("smoke", "c-maml", "p0.98", 0)
+    result = json.loads(path.read_text())
+    del result["per_mode"]["mnist"]
+    path.write_text(json.dumps(result))
+    rows = rows_of(ONLINE.write_table("tableS8", "smoke")[0])
+    cell = {(r["method"], r["setting"], r["metric"]): r for r in rows}
+    assert cell[("c-maml", "p = 0.98", "accuracy_mnist")]["n_seeds"] == "1"
+    assert cell[("c-maml", "p = 0.98", "accuracy_omniglot")]["n_seeds"] == "2"

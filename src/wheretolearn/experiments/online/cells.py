@@ -52,16 +52,12 @@ def read_result(path: Path) -> dict[str, Any]:
 
 def metric_value(result: dict[str, Any], metric: str) -> float | None:
     """A metric of one run: accuracies in percent as stored, precision and recall as
-    percentages, hyperparameters as they are (None where a run has none)."""
+    percentages, hyperparameters as they are. None where a run has none: a mode the stream
+    never visited (short streams), an undefined precision or recall, a dash of Table S9."""
     if metric == "accuracy":
         return float(result["accuracy"])
     if metric.startswith("accuracy_"):
-        mode = metric.removeprefix("accuracy_")
-        if mode not in result["per_mode"]:
-            raise UserError(
-                f"no steps of mode {mode} in a run with modes {list(result['per_mode'])}"
-            )
-        return float(result["per_mode"][mode])
+        return result["per_mode"].get(metric.removeprefix("accuracy_"))  # None: no step of it
     if metric in ("precision", "recall"):
         value = result[metric]
         return None if value is None else 100.0 * value
@@ -80,8 +76,9 @@ def _ours(decl: dict, run: str, name: str, metric: str, profile: str, seeds: lis
     if run in decl.get("reported_only", []):
         return None, None, 0
     values = [metric_value(read_result(result_file(profile, run, name, s)), metric) for s in seeds]
-    if any(v is None for v in values):
-        return None, None, len(values)
+    values = [v for v in values if v is not None]  # the seeds that have a value
+    if not values:
+        return None, None, 0
     mean, std = summarise(values)
     return mean, (None if metric in ("alpha_0", "gamma_m") else std), len(values)
 
@@ -145,6 +142,16 @@ def mix_sd(per_mode: dict[str, float], *, p: float, steps: int,
     mean = sum(w * per_mode[m] for m, w in weights.items())
     var = sum(w * (per_mode[m] - mean) ** 2 for m, w in weights.items())
     return math.sqrt((2.0 - q) * var / (steps * q + 1.0))
+
+
+def misprint_notes(reported: dict, table: str) -> list[str]:
+    """One intro line per paper cell that ``reported.yaml`` marks ``misprinted``."""
+    return [
+        f"Paper cell {run} at {name} is misprinted: {cell_['misprinted']}."
+        for run, entry in reported.get(table, {}).items()
+        for name, cell_ in entry.items()
+        if isinstance(cell_, dict) and "misprinted" in cell_
+    ]
 
 
 def misprints(reported: dict, table: str, tolerance: float = PAPER_TOLERANCE) -> set[tuple]:

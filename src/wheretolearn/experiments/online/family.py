@@ -48,7 +48,8 @@ class Online(Family):
         decl = self.declarations()[table]
         section = params.section(profile, self.name)
         seeds = self.seeds(table, profile)
-        intro = [f"Profile **{profile}**: {section['description']}. Seeds: {seeds}.", *cells_.INTRO]
+        intro = [f"Profile **{profile}**: {section['description']}. Seeds: {seeds}.", *cells_.INTRO,
+                 *cells_.misprint_notes(self.reported(), table)]  # fmt: skip
         paths = layout().table_files(profile, self.name, table)
         return tables.write(paths, self.rows(table, profile), cells_.grid(decl),
                             f"{table}: {decl['title']}", intro,
