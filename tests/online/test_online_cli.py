@@ -29,11 +29,9 @@ def fake_pool(dataset, split, root):
     return Pool(dataset, split, m.images, m.labels)
 
 
-@pytest.fixture
-def params_file(tmp_path, monkeypatch):
-    """The smoke profile's sparse-C-MAML at p = 0.9, on a 40-step stream of 16x16 fake pools."""
-    monkeypatch.setattr(online_data, "load_pool", fake_pool)
-    composed = family("online").compose("sparse-c-maml/p0.9", "smoke")
+def tiny_params(tmp_path, cell: str = "sparse-c-maml/p0.9"):
+    """A smoke profile's run on a 40-step stream of 16x16 fake pools, conv4-4."""
+    composed = family("online").compose(cell, "smoke")
     composed["stream"]["steps"] = STEPS
     composed["model"]["hidden"] = 4
     composed["learner"].update(full_buffer=6, gamma=0.5)
@@ -41,6 +39,13 @@ def params_file(tmp_path, monkeypatch):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(composed))
     return path
+
+
+@pytest.fixture
+def params_file(tmp_path, monkeypatch):
+    """The smoke profile's sparse-C-MAML at p = 0.9, tiny (:func:`tiny_params`)."""
+    monkeypatch.setattr(online_data, "load_pool", fake_pool)
+    return tiny_params(tmp_path)
 
 
 def train(params_file, out, *extra):
@@ -119,3 +124,19 @@ def test_our_total_is_the_mode_mix_within_sampling_error(params_file, tmp_path):
     assert summary["accuracy"] == pytest.approx(exact, abs=1e-9)  # the realised shares
     sd = mix_sd(summary["per_mode"], p=0.9, steps=summary["steps"])
     assert abs(mix_gap(summary["accuracy"], summary["per_mode"])) <= 3 * sd
+
+
+@pytest.mark.parametrize(
+    ("run", "alpha_0", "gamma_m", "sparse"),
+    [("c-maml", 0.1, 0.005, False), ("c-maml-fixed", 0.1, None, False),
+     ("sparse-relu-c-maml", None, 0.01, True)],
+)  # fmt: skip
+def test_every_variant_trains_through_the_command_line(run, alpha_0, gamma_m, sparse, tmp_path,
+                                                        monkeypatch):  # fmt: skip
+    """sparse-c-maml runs in the tests above; Table S9's values are recorded in every summary,
+    and only a masking rule has gradient sparsity (C-MAML's per-tensor steps are never 0)."""
+    monkeypatch.setattr(online_data, "load_pool", fake_pool)
+    assert train(tiny_params(tmp_path, f"{run}/p0.98"), tmp_path / run) == 0
+    summary = result(tmp_path / run)
+    assert summary["hyperparameters"] == {"alpha_0": alpha_0, "gamma_m": gamma_m}
+    assert (summary["sparsity"]["final_overall"] > 0) == sparse
