@@ -189,7 +189,9 @@ def test_real_offline_keeps_the_paper_budgets():
 
 
 def test_continual_only_profile_refuses_fewshot_runs_by_name():
-    with pytest.raises(ConfigError, match="covers only the continual targets.*profile=paper"):
+    with pytest.raises(
+        ConfigError, match="covers only the continual, online targets.*profile=paper"
+    ):
         family("fewshot").compose("maml/1shot", "real-offline")
     assert (
         family("fewshot").compose("maml/1shot", "smoke")["data"]["dataset"] == "omniglot-small-rot"
@@ -431,7 +433,7 @@ def test_every_continual_target_resolves_in_a_dry_run(workflow_copy):
 def test_fewshot_target_of_a_continual_only_profile_stops_with_the_reason(workflow_copy):
     result = snakemake(workflow_copy, "table4", "-n", "--config", "profile=real-offline")
     assert result.returncode != 0
-    assert "covers only the continual targets" in result.stdout + result.stderr
+    assert "covers only the continual, online targets" in result.stdout + result.stderr
 
 
 LOCK = """schema: '2.0'

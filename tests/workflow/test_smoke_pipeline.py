@@ -175,3 +175,33 @@ def test_smoke_table5_end_to_end(smoke_clone):
     ra = [float(r["mean"]) for r in rows if r["metric"] == "retained_accuracy"]
     # measured (2 seeds): 21-63% per cell, mean 43%
     assert min(ra) > 15.0 and sum(ra) / len(ra) > 30.0
+
+
+def check_online_tables(root: Path) -> None:
+    """Table 6 and S8 of the smoke profile: every run x setting beside the paper's value (the
+    baselines reported-only), every run far above chance (10-way: 10%), and Figure S5."""
+    rows = list(csv.DictReader((root / "results/smoke/online/tables/table6.csv").open()))
+    ours = {(r["method"], r["setting"]): r for r in rows if r["n_seeds"] != "0"}
+    runs = ["c-maml", "sparse-c-maml", "sparse-relu-c-maml"]
+    assert set(ours) == {(m, s) for m in runs for s in ("p = 0.98", "p = 0.9")}
+    assert all(r["paper_mean"] for r in rows)
+    # measured (2 seeds, 200 steps): 64-83% per run, p = 0.98 above p = 0.9 for every method
+    assert min(float(r["mean"]) for r in ours.values()) > 40.0
+    s8 = list(csv.DictReader((root / "results/smoke/online/tables/tableS8.csv").open()))
+    assert {r["metric"] for r in s8} == {
+        "accuracy", "accuracy_omniglot", "accuracy_mnist", "accuracy_fashion-mnist"
+    }  # fmt: skip
+    assert (root / "figures/smoke/online/figureS5.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_smoke_table6_end_to_end(smoke_clone):
+    """The online tables from the same clone: 12 trainings of 200 steps on the real offline
+    Omniglot characters, MNIST digits and Fashion-MNIST items (Table S8 and Figure S5 read
+    the same runs), then the tables beside the paper's values."""
+    _, first, _ = smoke_clone
+    start = time.monotonic()
+    targets = ("table6", "tableS8", "figureS5")
+    sh(first, "snakemake", *targets, "--cores", "all", "--config", "profile=smoke")
+    print(f"smoke table6: {time.monotonic() - start:.0f} s")
+    check_online_tables(first)

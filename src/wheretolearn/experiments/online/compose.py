@@ -1,0 +1,98 @@
+"""An online run's parameters, composed from params and a profile.
+
+A run in a setting (a switch probability p) is composed, in order, from
+``params/online/runs.yaml``: ``base``, the setting's ``params``, the run's ``all`` entry, the
+run's entry for that setting (a run ``from`` another is that run's entry with its own merged
+over it), then the profile's ``online`` section, which changes data and budget only: ``pools``
+replaces a mode's registry sources, ``override`` and ``settings`` set stream, model, learner
+and train keys. Notes are joined, not replaced. A cell is ``<run>/<setting>`` (``c-maml/p0.98``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from wheretolearn import params
+from wheretolearn.errors import ConfigError
+from wheretolearn.experiments import CellForm
+from wheretolearn.experiments.online import config
+from wheretolearn.paths import layout
+from wheretolearn.validation_memo import check_once
+
+FAMILY = "online"
+SECTIONS = ("method", "learner", "stream", "model", "train")
+CELLS = CellForm(FAMILY, "{run}/{setting}")
+
+
+def cell(run: str, setting: str) -> str:
+    return CELLS.format(run=run, setting=setting)
+
+
+def split(cell_id: str) -> tuple[str, str]:
+    """``(run, setting)`` of a cell."""
+    parts = CELLS.parse(cell_id)
+    return parts["run"], parts["setting"]
+
+
+def spec() -> dict[str, Any]:
+    return params.family_file(FAMILY, "runs")
+
+
+def setting(name: str) -> dict[str, Any]:
+    source = layout().family_params(FAMILY, "runs")
+    return params.named_entry(spec()["settings"], name, "online setting", source)
+
+
+def run_entry(run: str) -> dict[str, Any]:
+    """A run's entry; its keys are ``all`` or setting names."""
+    entry = params.run_entry(FAMILY, run)
+    known = {"all", *spec()["settings"]}
+    for key in entry:
+        if key not in known:
+            raise ConfigError(f"runs.{run}.{key}: not `all` nor a setting; known: {sorted(known)}")
+    return entry
+
+
+def _apply_pools(stream: dict[str, Any], pools: dict[str, Any]) -> None:
+    """Replace each mode's registry sources by the profile's pools (data only)."""
+    modes = stream.get("modes", {})
+    for mode, sources in pools.items():
+        if mode not in modes:
+            raise ConfigError(f"pools.{mode}: no such mode; the stream's modes: {sorted(modes)}")
+        modes[mode]["sources"] = copy.deepcopy(sources)
+
+
+def compose(cell_id: str, profile: str) -> dict[str, Any]:
+    """The validated parameter mapping of one online run in one setting of a profile."""
+    run, name = split(cell_id)
+    section = params.section(profile, FAMILY)
+    entry = run_entry(run)
+    composed = params.merge_layers(
+        [
+            spec()["base"],
+            setting(name)["params"],
+            entry.get("all", {}),
+            entry.get(name, {}),
+            section.get("override", {}),
+            section.get("settings", {}).get(name, {}),
+        ]
+    )
+    _apply_pools(composed.get("stream", {}), section.get("pools", {}))
+    composed = {k: composed[k] for k in (*SECTIONS, "notes") if k in composed}
+    try:
+        check_once(FAMILY, composed, config.parse)
+    except ConfigError as err:
+        raise ConfigError(f"run {run!r} in {name!r} (profile {profile}): {err}") from None
+    return composed
+
+
+def table_cells(decl: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(run, setting)`` of every run a table or figure reads."""
+    return [(run, name) for name in decl["settings"] for run in decl["runs"]]
+
+
+def datasets(composed: dict[str, Any]) -> list[str]:
+    """The registry datasets a composed run's modes read."""
+    modes = composed["stream"]["modes"].values()
+    return sorted({dataset for mode in modes for dataset, _ in mode["sources"]})

@@ -1,0 +1,125 @@
+"""An online run's parameters: an update rule inside C-MAML+UM+PAP, on a task-switching
+stream, validated once and recorded in full (a value the paper or the authors' code sets has
+no default here: a params file that omits it is refused, naming the key).
+
+``learner`` holds :class:`wheretolearn.algorithms.online.learner.OnlineOptions`' fields (all
+required) and ``adapt_batchnorm``; the two are kept in step by a test. Validation imports no
+torch beyond the rules' options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from wheretolearn.errors import ConfigError
+from wheretolearn.validate import Count, Device, Fraction, NonNegative, Positive, Ways, from_dict
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModeConfig:
+    """One mode of the stream: its weight in the mode draw, the registry pools it joins
+    (``[dataset, split]`` pairs), whether their labels are disjoint or shared, and the factor
+    on its [0, 1] pixels (the authors leave MNIST and Fashion-MNIST at 255)."""
+
+    weight: Positive
+    sources: list[list[str]]
+    labels: Literal["disjoint", "shared"]
+    scale: Positive
+
+    def __post_init__(self) -> None:
+        if not self.sources or any(len(pair) != 2 for pair in self.sources):
+            raise ConfigError(f"sources: expected [dataset, split] pairs, got {self.sources!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnlineStreamConfig:
+    """The task-switching stream: ``steps`` batches of ``ways``-way ``shots``-shot tasks; the
+    task switches with probability ``1 - p`` at each step."""
+
+    p: Fraction
+    steps: Count
+    ways: Ways
+    shots: Count
+    modes: dict[str, ModeConfig]
+
+    def __post_init__(self) -> None:
+        if self.p >= 1:
+            raise ConfigError(
+                f"stream.p: {self.p} must be below 1 (the task must be able to switch)"
+            )
+        if not self.modes:
+            raise ConfigError("stream.modes: at least one mode is needed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnerConfig:
+    """C-MAML+UM+PAP's settings (``OnlineOptions``) and which tensors the inner loop adapts."""
+
+    inner_steps: Count  # the authors' num_steps
+    gamma: Positive  # switch-detection threshold on the loss drop (cl_tbd_thres)
+    full_buffer: Count  # forced meta-update above this many buffered batches
+    first_order: bool  # the meta-update's inner loop
+    um_lambda: NonNegative | None  # UM weight 1 - exp(-lambda L); null: off
+    gate_theta: bool  # zero theta's meta-gradient where the rule's step is 0
+    adapt_batchnorm: bool  # adapt BatchNorm affines in the inner loop too
+
+    def options(self) -> dict[str, Any]:
+        """The ``OnlineOptions`` keyword arguments."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "adapt_batchnorm"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnlineModelConfig:
+    """The authors' conv4 (``ModelConvOmniglot``): width ``hidden``, batch statistics always."""
+
+    name: Literal["conv4"]
+    hidden: Count
+    bias: bool
+    batchnorm: Literal["transductive"]  # nn.BatchNorm2d(track_running_stats=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizerConfig:
+    name: Literal["adam", "sgd"]
+    lr: Positive
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnlineTrainConfig:
+    """The optimisers of theta and of the rule's meta-parameters (null for a rule without any:
+    C-MAML-fixed), the sparsity trace and checkpoint periods, precision and device."""
+
+    theta_optimizer: OptimizerConfig  # the authors' meta_lr
+    meta_optimizer: OptimizerConfig | None  # gamma_m (Table S9)
+    log_every: Count  # stream steps between sparsity-trace records (Figure S5)
+    checkpoint_every: Count  # stream steps between checkpoints (last.pt)
+    dtype: Literal["float32", "float64"] = "float32"
+    device: Device = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnlineConfig:
+    """One online run: an update rule (``method``) inside C-MAML (``learner``)."""
+
+    method: dict[str, Any]  # the update rule, as in the other families (name + options)
+    learner: LearnerConfig
+    stream: OnlineStreamConfig
+    model: OnlineModelConfig
+    train: OnlineTrainConfig
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse(data: dict[str, Any]) -> OnlineConfig:
+    """Validate an online run's params: the sections and the rule's options."""
+    from wheretolearn.algorithms.rules.base import method_options
+    from wheretolearn.validate import resolved
+
+    config = from_dict(OnlineConfig, data)
+    return dataclasses.replace(
+        config, method=resolved(config.method, method_options(config.method))
+    )
