@@ -4,7 +4,6 @@ Every curve and point is the mean over the figure's seeds with a ± std band or 
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from wheretolearn.experiments.continual.cells import (  # noqa: E402
     result_file,
 )
 from wheretolearn.experiments.continual.compose import benchmark, cell  # noqa: E402
+from wheretolearn.figures._save import save_figure  # noqa: E402
 from wheretolearn.paths import layout  # noqa: E402
 
 FAMILY = family("continual")
@@ -115,16 +115,8 @@ def figure(rows: int, cols: int) -> tuple[Any, Any]:
 
 
 def save(fig, profile: str, name: str) -> list[Path]:
-    width = max(40, int(fig.get_figwidth() * 11))  # characters that fit the figure's width
-    title = f"{FAMILY.declarations()[name]['title']} (profile {profile})"
-    fig.suptitle(textwrap.fill(title, width))
-    fig.tight_layout()
-    paths = layout().figure_files(profile, "continual", name)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    title = FAMILY.declarations()[name]["title"]
+    return save_figure(fig, title, profile, "continual", name)
 
 
 def sparsity_figure(profile: str, name: str) -> list[Path]:

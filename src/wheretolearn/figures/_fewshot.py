@@ -4,7 +4,6 @@ results of a figure's runs, read from result files alone, and saving with the fi
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from wheretolearn.experiments import family  # noqa: E402
 from wheretolearn.experiments.fewshot.cells import eval_file, metrics_file  # noqa: E402
 from wheretolearn.experiments.fewshot.compose import cell  # noqa: E402
+from wheretolearn.figures._save import save_figure  # noqa: E402
 from wheretolearn.paths import layout  # noqa: E402
 
 FAMILY = family("fewshot")
@@ -71,15 +71,7 @@ def save(fig, profile: str, name: str) -> list[Path]:
     for ax in fig.axes:
         if ax.get_xlabel() == "epoch":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    chars = max(40, int(fig.get_figwidth() * 11))  # characters that fit the figure's width
-    fig.suptitle(textwrap.fill(f"{declaration(name)['title']} (profile {profile})", chars))
-    fig.tight_layout()
-    paths = layout().figure_files(profile, "fewshot", name)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, declaration(name)["title"], profile, "fewshot", name)
 
 
 def result(profile: str, run: str, shots: int, seed: int, dataset: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +22,7 @@ from wheretolearn.experiments import family  # noqa: E402
 from wheretolearn.experiments.online.cells import read_result, result_file  # noqa: E402
 from wheretolearn.experiments.online.compose import setting  # noqa: E402
 from wheretolearn.figures import FIGURES  # noqa: E402
-from wheretolearn.paths import layout  # noqa: E402
+from wheretolearn.figures._save import save_figure  # noqa: E402
 
 NAME = "figureS5"
 SPARSITY = "sparsity (%)"
@@ -74,11 +73,4 @@ def draw(profile: str) -> list[Path]:
                      ax=ax)  # fmt: skip
         ax.set_ylim(-2, 102)
         ax.set_title(f"{run}, {setting(name)['label']}")
-    fig.suptitle(textwrap.fill(f"{decl['title']} (profile {profile})", 100))
-    fig.tight_layout()
-    paths = layout().figure_files(profile, "online", NAME)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, decl["title"], profile, "online", NAME)

@@ -24,6 +24,35 @@ def constant_parameters(
     )
 
 
+def check_rate_init(options) -> None:
+    """Learned rates' start (Meta-SGD, sparse-ReLU-MAML): ``init: constant`` needs ``alpha``,
+    ``init: uniform`` needs ``low < high``; refused naming the key."""
+    from wheretolearn.errors import ConfigError
+
+    if options.init == "constant" and options.alpha is None:
+        raise ConfigError("missing key method.alpha (method.init is constant)")
+    if options.init == "uniform":
+        if options.low is None or options.high is None:
+            raise ConfigError("missing key method.low or method.high (method.init is uniform)")
+        if not options.low < options.high:
+            raise ConfigError(
+                f"method.low: must be < method.high, got {options.low} >= {options.high}"
+            )
+
+
+def rate_parameters(params: dict[str, torch.Tensor], names: list[str], options) -> nn.ParameterDict:
+    """One learned rate tensor per adapted tensor: every element ``alpha`` (``init: constant``)
+    or drawn from U[low, high] tensor after tensor, in ``names`` order (``init: uniform``)."""
+    if options.init == "constant":
+        return constant_parameters(params, names, options.alpha)
+    rates = nn.ParameterDict()
+    for name in names:
+        value = torch.empty_like(params[name], requires_grad=False)
+        nn.init.uniform_(value, options.low, options.high)
+        rates[param_key(name)] = nn.Parameter(value)
+    return rates
+
+
 def straight_through(value: torch.Tensor, logits: torch.Tensor, scale: float) -> torch.Tensor:
     """Forward ``value``, backward ``scale`` times the identity with respect to ``logits``."""
     return value.detach() + scale * (logits - logits.detach())

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import nn
 
-from wheretolearn.algorithms.rules._parts import constant_parameters, param_key
+from wheretolearn.algorithms.rules._parts import (
+    check_rate_init,
+    constant_parameters,
+    param_key,
+    rate_parameters,
+)
 from wheretolearn.algorithms.rules.base import Modulation, Task, UpdateRule, register
-from wheretolearn.errors import ConfigError
 from wheretolearn.validate import Positive
 
 
@@ -23,15 +26,7 @@ class MetaSGDOptions:
     high: float | None = None  # "uniform": both required, low < high)
 
     def __post_init__(self) -> None:
-        if self.init == "constant" and self.alpha is None:
-            raise ConfigError("missing key method.alpha (method.init is constant)")
-        if self.init == "uniform":
-            if self.low is None or self.high is None:
-                raise ConfigError("missing key method.low or method.high (method.init is uniform)")
-            if not self.low < self.high:
-                raise ConfigError(
-                    f"method.low: must be < method.high, got {self.low} >= {self.high}"
-                )
+        check_rate_init(self)
 
 
 @register("meta-sgd")
@@ -44,14 +39,7 @@ class MetaSGD(UpdateRule):
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
-        self.rates = nn.ParameterDict()
-        for name in self.adapted:
-            value = torch.empty_like(params[name], requires_grad=False)
-            if options.init == "uniform":
-                nn.init.uniform_(value, options.low, options.high)
-            else:
-                value.fill_(options.alpha)
-            self.rates[param_key(name)] = nn.Parameter(value)
+        self.rates = rate_parameters(params, self.adapted, options)
 
     def begin(self, task: Task | None = None) -> Modulation:
         return {name: self.rates[param_key(name)] for name in self.adapted}

@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from wheretolearn.algorithms.rules._parts import (
-    constant_parameters,
+    check_rate_init,
     init_mask_logits,
     param_key,
+    rate_parameters,
     straight_through,
 )
 from wheretolearn.algorithms.rules.base import Modulation, Task, UpdateRule, register
@@ -96,15 +97,7 @@ class ReLUOptions:
     high: float | None = None
 
     def __post_init__(self) -> None:
-        if self.init == "constant" and self.alpha is None:
-            raise ConfigError("missing key method.alpha (method.init is constant)")
-        if self.init == "uniform":
-            if self.low is None or self.high is None:
-                raise ConfigError("missing key method.low or method.high (method.init is uniform)")
-            if not self.low < self.high:
-                raise ConfigError(
-                    f"method.low: must be < method.high, got {self.low} >= {self.high}"
-                )
+        check_rate_init(self)
 
 
 @register("sparse-relu-maml")
@@ -117,14 +110,7 @@ class SparseReLUMAML(UpdateRule):
 
     def __init__(self, params, head, options) -> None:
         super().__init__(params, head, options)
-        if options.init == "constant":
-            self.rates = constant_parameters(params, self.adapted, options.alpha)
-            return
-        self.rates = nn.ParameterDict()
-        for name in self.adapted:
-            value = torch.empty_like(params[name], requires_grad=False)
-            nn.init.uniform_(value, options.low, options.high)
-            self.rates[param_key(name)] = nn.Parameter(value)
+        self.rates = rate_parameters(params, self.adapted, options)
 
     def begin(self, task: Task | None = None) -> Modulation:
         out = {}
