@@ -19,7 +19,6 @@ from wheretolearn.experiments import family
 from wheretolearn.experiments.online import run as online_run
 from wheretolearn.experiments.online.cells import mix_gap, mix_sd
 
-torch.set_num_threads(1)
 STEPS = 40
 CLASSES = {"omniglot-small": 12, "mnist-test": 10, "mnist-digits": 10, "fashion-mnist": 10}
 

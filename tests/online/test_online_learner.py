@@ -13,7 +13,6 @@ from wheretolearn.algorithms.online import inner_tensors
 from wheretolearn.algorithms.online.learner import outer_pairs
 from wheretolearn.algorithms.online.run import run_online
 
-torch.set_num_threads(1)
 MAML = {"name": "maml", "alpha": 0.1}
 
 

@@ -12,8 +12,6 @@ from wheretolearn.algorithms.online.learner import StepRecord
 from wheretolearn.algorithms.online.metrics import OnlineMetrics, detect_switch
 from wheretolearn.algorithms.online.run import run_online
 
-torch.set_num_threads(1)
-
 # step: (mode, true switch, accuracy of the stub's prediction, the stub's detection)
 SCRIPT = [
     ("omniglot", False, 0.0, False),

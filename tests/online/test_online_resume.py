@@ -10,8 +10,6 @@ from online_fixtures import SPARSE, learner, stream
 from wheretolearn.algorithms.online.run import run_online
 from wheretolearn.checkpoint import load, save_atomic
 
-torch.set_num_threads(1)
-
 METHODS = {
     "tensor-lr": {"name": "tensor-lr", "alpha": 0.1},
     "sparse-maml": SPARSE,

@@ -11,8 +11,6 @@ from wheretolearn.algorithms.inner_loop import adapt
 from wheretolearn.algorithms.rules.base import method_options
 from wheretolearn.errors import ConfigError
 
-torch.set_num_threads(1)
-
 
 def test_tensor_lr_is_one_learned_scalar_per_tensor_applied_to_the_gradient():
     ln = learner({"name": "tensor-lr", "alpha": 0.1})

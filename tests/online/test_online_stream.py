@@ -11,8 +11,6 @@ from online_fixtures import SIZE, mode, modes, stream
 
 from wheretolearn.algorithms.online.stream import Mode, OnlineStream
 
-torch.set_num_threads(1)
-
 
 def test_same_seed_same_stream_and_any_step_alone_equals_the_sequence():
     a, b, other = stream(seed=3), stream(seed=3), stream(seed=4)
