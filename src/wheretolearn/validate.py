@@ -145,9 +145,36 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
     return cls(**kwargs)
 
 
+def when_set(default: Any) -> Any:
+    """A dataclass field that a run's record (:func:`record`) lists only when its value is
+    not ``default``. Options added after runs were recorded are declared so: every earlier
+    run keeps its identity (the checkpoints bound to it stay valid), and a run that sets
+    the option records it."""
+    return dataclasses.field(default=default, metadata={"record": "when-set"})
+
+
+def record(obj: Any) -> Any:
+    """A dataclass as plain data (as :func:`dataclasses.asdict`), leaving out the
+    :func:`when_set` fields at their default: what a run records and is identified by."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("record") == "when-set" and value == f.default:
+                continue
+            out[f.name] = record(value)
+        return out
+    if isinstance(obj, dict):
+        return {k: record(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(record(v) for v in obj)
+    return obj
+
+
 def resolved(section: dict[str, Any], options: Any) -> dict[str, Any]:
-    """A plug-in's section with every option it uses, defaults included: what a run records."""
-    return {"name": section["name"], **dataclasses.asdict(options)}
+    """A plug-in's section with every option it uses, defaults included (but for
+    :func:`when_set` options at their default): what a run records."""
+    return {"name": section["name"], **record(options)}
 
 
 def read_params(path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

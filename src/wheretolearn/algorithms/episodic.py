@@ -26,7 +26,13 @@ from wheretolearn.algorithms.batched import (
     task_losses,
 )
 from wheretolearn.algorithms.engine import channels_last, model_device, plan_for
-from wheretolearn.algorithms.inner_loop import adapt, adapt_detached, adapt_lockstep, query_logits
+from wheretolearn.algorithms.inner_loop import (
+    adapt,
+    adapt_detached,
+    adapt_lockstep,
+    adapt_trajectory,
+    query_logits,
+)
 from wheretolearn.algorithms.rules.base import UpdateRule, refuse_cross_task
 from wheretolearn.errors import DivergenceError
 
@@ -46,23 +52,24 @@ def meta_train_step(
     first_order: bool,
     outer_loss: str = "sum",
     where: str = "",
+    step_weights: list[float] | None = None,
 ) -> StepResult:
     """Accumulate the meta-gradient of one meta-batch into ``.grad`` (no optimiser step).
 
     The tasks run one after the other, or vmapped together where the device's
     :class:`~wheretolearn.algorithms.engine.EnginePlan` says so (first order only): the same
     numbers either way; a rule that shares state across tasks (``cross_task``) runs them in
-    lockstep. Raises :class:`DivergenceError` naming the method and ``where`` on a
-    non-finite loss.
+    lockstep. ``step_weights`` (MAML++'s multi-step loss): a task's outer loss is the sum of
+    its query losses after every inner step, so weighted (None: the last step's alone). Raises
+    :class:`DivergenceError` naming the method and ``where`` on a non-finite loss.
     """
     plan = plan_for(model_device(model))
+    args = (model, rule, batch, inner_steps, first_order, outer_loss, where)
     if rule.cross_task:
-        return meta_train_lockstep(model, rule, batch, inner_steps, first_order, outer_loss, where)
-    if plan.vmap_meta_batch and first_order:
+        return meta_train_lockstep(*args, step_weights=step_weights)
+    if plan.vmap_meta_batch and first_order and step_weights is None:
         return meta_train_vmap(model, rule, batch, inner_steps, outer_loss, where)
-    return meta_train_loop(
-        model, rule, batch, inner_steps, first_order, outer_loss, where, plan.channels_last
-    )
+    return meta_train_loop(*args, plan.channels_last, step_weights=step_weights)
 
 
 def _check_finite(rule: UpdateRule, value: float, where: str, task: int) -> None:
@@ -75,9 +82,21 @@ def _check_finite(rule: UpdateRule, value: float, where: str, task: int) -> None
         )
 
 
+def outer_loss_of(model, phis: list, sx, qx, qy, step_weights) -> tuple[torch.Tensor, torch.Tensor]:
+    """A task's outer loss and last-step query logits from its ``phi_K`` (``phis``: [phi_K])
+    or, with ``step_weights``, from ``phi_1 .. phi_K``: the weighted sum of their losses."""
+    logits = query_logits(model, phis[-1], sx, qx)
+    if step_weights is None:
+        return F.cross_entropy(logits, qy), logits
+    losses = [F.cross_entropy(query_logits(model, p, sx, qx), qy) for p in phis[:-1]]
+    losses.append(F.cross_entropy(logits, qy))
+    return sum(w * loss for w, loss in zip(step_weights, losses, strict=True)), logits
+
+
 def meta_train_loop(
-    model, rule, batch, inner_steps, first_order, outer_loss, where, to_channels_last=False
-) -> StepResult:
+    model, rule, batch, inner_steps, first_order, outer_loss, where, to_channels_last=False,
+    *, step_weights=None,
+) -> StepResult:  # fmt: skip
     """Task by task, each task's outer loss backpropagated at once (flat memory)."""
     refuse_cross_task(rule, "the per-task loop (one backward per task)")
     theta = dict(model.named_parameters())
@@ -88,9 +107,13 @@ def meta_train_loop(
     for t in range(tasks):
         sx, qx = images(batch.support_x[t]), images(batch.query_x[t])
         sy, qy = batch.support_y[t], batch.query_y[t]
-        phi = adapt(model, rule, theta, sx, sy, inner_steps, first_order=first_order)
-        logits = query_logits(model, phi, sx, qx)
-        loss = F.cross_entropy(logits, qy)
+        if step_weights is None:
+            phis = [adapt(model, rule, theta, sx, sy, inner_steps, first_order=first_order)]
+        else:
+            phis = adapt_trajectory(
+                model, rule, theta, sx, sy, inner_steps, first_order=first_order
+            )
+        loss, logits = outer_loss_of(model, phis, sx, qx, qy, step_weights)
         value = loss.item()
         _check_finite(rule, value, where, t)
         (loss * scale).backward()
@@ -118,23 +141,27 @@ def meta_train_vmap(model, rule, batch, inner_steps, outer_loss, where) -> StepR
 
 
 def meta_train_lockstep(
-    model, rule, batch, inner_steps, first_order, outer_loss, where, *, to_channels_last=False
-) -> StepResult:
+    model, rule, batch, inner_steps, first_order, outer_loss, where, *, to_channels_last=False,
+    step_weights=None,
+) -> StepResult:  # fmt: skip
     """Every task of the meta-batch in lockstep (:func:`adapt_lockstep`), the outer losses
     summed and backpropagated once: the graph runs across tasks through the rule's state."""
     theta = dict(model.named_parameters())
     images = channels_last if to_channels_last else _same
     n = batch.support_x.shape[0]
     support = [(images(batch.support_x[t]), batch.support_y[t]) for t in range(n)]
-    phis = adapt_lockstep(model, rule, theta, support, inner_steps, first_order=first_order)
+    paths = adapt_lockstep(
+        model, rule, theta, support, inner_steps, first_order=first_order, trajectory=True
+    )
     scale, total, values, accs = (1.0 if outer_loss == "sum" else 1.0 / n), 0.0, [], []
-    for t, phi in enumerate(phis):
-        logits = query_logits(model, phi, support[t][0], images(batch.query_x[t]))
-        loss = F.cross_entropy(logits, batch.query_y[t])
+    for t, path in enumerate(paths):
+        phis = path if step_weights is not None else path[-1:]
+        qx, qy = images(batch.query_x[t]), batch.query_y[t]
+        loss, logits = outer_loss_of(model, phis, support[t][0], qx, qy, step_weights)
         values.append(loss.item())
         _check_finite(rule, values[-1], where, t)
         total = total + loss * scale
-        accs.append((logits.argmax(-1) == batch.query_y[t]).float().mean().item())
+        accs.append((logits.argmax(-1) == qy).float().mean().item())
     total.backward()
     return StepResult(sum(values) * scale, sum(accs) / n)
 

@@ -105,6 +105,27 @@ def adapt(
     return phi
 
 
+def adapt_trajectory(
+    model: nn.Module,
+    rule: UpdateRule,
+    theta: Params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    *,
+    first_order: bool = True,
+) -> list[Params]:
+    """``phi_1 .. phi_K`` of one task, each with its graph (as :func:`adapt`'s step loop):
+    the multi-step loss scores the query set after every inner step."""
+    refuse_cross_task(rule, "adapt_trajectory (one task on its own)")
+    modulation = rule.begin(Task(model, theta, x, y))
+    phi, out = dict(theta), []
+    for k in range(steps):
+        phi = inner_step(model, rule, phi, x, y, k, modulation, first_order=first_order)
+        out.append(phi)
+    return out
+
+
 def detached_steps(
     model: nn.Module,
     rule: UpdateRule,
@@ -225,26 +246,31 @@ def adapt_lockstep(
     *,
     first_order: bool = True,
     training: bool = True,
-) -> list[Params]:
+    trajectory: bool = False,
+) -> list[Params] | list[list[Params]]:
     """Adapt several tasks together, step ``k`` of every task, then the rule's
     :meth:`~UpdateRule.batch_update` over all of them: the engine of cross-task rules (state
     shared across the tasks of a meta-batch). Each ``phi_K`` keeps its graph to theta, the
     rule's meta-parameters and, through the shared state, the other tasks (first order detaches
     only the inner gradients); :meth:`~UpdateRule.end_batch` closes the batch. Without
-    ``training`` (evaluation) no outer graph is kept: each step starts from detached tensors."""
+    ``training`` (evaluation) no outer graph is kept: each step starts from detached tensors.
+    With ``trajectory``, each task's ``[phi_1 .. phi_K]`` (the multi-step loss)."""
     state = rule.begin_batch(len(tasks))
     modulations = [rule.begin(Task(model, theta, x, y)) for x, y in tasks]
     phis = [_fresh(rule, theta) if not training else dict(theta) for _ in tasks]
+    steps_of: list[list[Params]] = [[] for _ in tasks]
     for k in range(steps):
         grads = []
         for phi, (x, y) in zip(phis, tasks, strict=True):
             g = task_gradients(model, phi, x, y, rule.adapted, create_graph=not first_order)
             grads.append({n: t.detach() for n, t in g.items()} if first_order else g)
         phis = rule.batch_update(k, phis, grads, modulations, state)
+        for path, phi in zip(steps_of, phis, strict=True):
+            path.append(phi)
         if not training:
             phis = [_fresh(rule, phi) for phi in phis]
     rule.end_batch(state, training=training)
-    return phis
+    return steps_of if trajectory else phis
 
 
 def _fresh(rule: UpdateRule, phi: Params) -> Params:

@@ -86,6 +86,9 @@ class UpdateRule(nn.Module):
     EXAMPLE: ClassVar[dict[str, Any]] = {}
     #: shares state across the tasks of a meta-batch: the engine runs them in lockstep
     cross_task: ClassVar[bool] = False
+    #: the modulation of a tensor is one value per inner step (``[steps]``, step ``k`` takes
+    #: entry ``k``: MAML++'s per-step rates), not a scalar or a tensor of the tensor's shape
+    per_step: ClassVar[bool] = False
     rule_name: ClassVar[str] = ""
 
     def __init__(self, params: dict[str, torch.Tensor], head: set[str], options: Any) -> None:

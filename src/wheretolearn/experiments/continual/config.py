@@ -11,7 +11,7 @@ from typing import Any
 from wheretolearn.algorithms.continual.config import ContinualTrainConfig
 from wheretolearn.data.config import StreamConfig
 from wheretolearn.models.config import ContinualModelConfig
-from wheretolearn.validate import from_dict, resolved
+from wheretolearn.validate import from_dict, record, resolved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,7 +26,8 @@ class ContinualConfig:
     notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """What the run records and is identified by (``when_set`` fields only when set)."""
+        return record(self)
 
 
 def parse(data: dict[str, Any]) -> ContinualConfig:

@@ -15,7 +15,18 @@ from typing import Any, Literal
 from wheretolearn.data.config import DataConfig
 from wheretolearn.errors import ConfigError
 from wheretolearn.models.config import ModelConfig
-from wheretolearn.validate import Count, Device, Fraction, Positive, from_dict, resolved
+from wheretolearn.validate import (
+    Count,
+    Device,
+    Fraction,
+    NonNegative,
+    Positive,
+    Size,
+    from_dict,
+    record,
+    resolved,
+    when_set,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +60,13 @@ class TrainConfig:
     freeze_theta: bool = False  # learn the rule's meta-parameters only; theta stays fixed
     # best-validation checkpoints kept; over 1, evaluation adds their snapshot ensemble (S1: 3)
     keep_best: Count = 1
+    # MAML++'s loop options (Antoniou et al. 2019; algorithms/schedules.py), recorded only
+    # when set, so that runs from before them keep their identity
+    multi_step_loss: bool = when_set(False)  # MSL: the outer loss scores every inner step
+    msl_epochs: Count = when_set(10)  # MSL's weights reach the last step over these epochs
+    first_order_epochs: Size = when_set(0)  # DA: first order for these epochs, then second
+    cosine_lr: bool = when_set(False)  # CA: outer learning rates cosine-annealed over epochs
+    min_lr: NonNegative = when_set(0.0)  # CA's learning rate at the end of training
     dtype: Literal["float32", "float64"] = "float32"
     device: Device = "auto"  # auto: cuda when available, else cpu
 
@@ -71,7 +89,8 @@ class RunConfig:
     notes: str = ""  # free text: where paper and code disagree, which side was chosen and why
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """What the run records and is identified by (``when_set`` fields only when set)."""
+        return record(self)
 
 
 def parse(data: dict[str, Any]) -> RunConfig:
@@ -85,7 +104,30 @@ def parse(data: dict[str, Any]) -> RunConfig:
     )
     _check_data(config)
     _check_keep_best(config.train)
+    _check_steps(config)
+    if config.train.first_order and config.train.first_order_epochs:
+        raise ConfigError(
+            "train.first_order_epochs: derivative-order annealing switches to second order "
+            "after these epochs, but train.first_order is true; set it false"
+        )
     return config
+
+
+def _check_steps(config: RunConfig) -> None:
+    """A rule with per-step meta-parameters (``method.steps``) covers every inner loop."""
+    steps = config.method.get("steps")
+    if steps is None:
+        return
+    loops = {"train.inner_steps": config.train.inner_steps,
+             "eval.inner_steps": config.eval.inner_steps,
+             "train.val_inner_steps": config.train.val_inner_steps or 0,
+             **{f"eval.targets.{k}": v for k, v in config.eval.targets.items()}}  # fmt: skip
+    for key, length in loops.items():
+        if length > steps:
+            raise ConfigError(
+                f"method.steps: {steps} per-step values but {key} is {length}; raise "
+                "method.steps to the longest inner loop"
+            )
 
 
 def _check_keep_best(train: TrainConfig) -> None:

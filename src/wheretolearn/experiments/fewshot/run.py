@@ -28,6 +28,7 @@ from wheretolearn.algorithms.episodic import (
     meta_train_step,
 )
 from wheretolearn.algorithms.rules.base import sparsity_record
+from wheretolearn.algorithms.schedules import cosine_lr, first_order_in, step_weights
 from wheretolearn.data.sources import EpisodeSource, TaskSource
 from wheretolearn.experiments.fewshot.config import RunConfig, parse
 from wheretolearn.experiments.fewshot.phases import first_phase, load_theta
@@ -114,6 +115,7 @@ def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict
     theta = list(setup.model.parameters())
     params = theta + list(setup.rule.parameters())
     clipped = params if cfg.clip_scope == "theta+meta" else theta
+    schedule = epoch_schedule(setup, epoch)
     loss_sum, acc_sum = 0.0, 0.0
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None)
     for i, batch in enumerate(bar):
@@ -124,9 +126,9 @@ def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict
             setup.rule,
             setup.to_device(batch),
             inner_steps=cfg.inner_steps,
-            first_order=cfg.first_order,
             outer_loss=cfg.outer_loss,
             where=f"epoch {epoch + 1} batch {i + 1}",  # 1-based, as the log
+            **schedule,
         )
         clip_gradients(clipped, cfg.clip)
         if setup.theta_opt is not None:  # None: theta frozen (a second phase)
@@ -138,6 +140,21 @@ def train_epoch(setup: Setup, source: TaskSource, seed: int, epoch: int) -> dict
         bar.set_postfix(loss=f"{result.loss:.3f}", acc=f"{result.accuracy:.3f}")
     n = cfg.batches_per_epoch
     return {"loss": loss_sum / n, "accuracy": acc_sum / n}
+
+
+def epoch_schedule(setup: Setup, epoch: int) -> dict:
+    """MAML++'s per-epoch settings (pure functions of the epoch, so a resume takes the same):
+    the outer learning rates (cosine annealing) are set on the optimisers; the derivative
+    order and the multi-step loss's weights are returned for :func:`meta_train_step`."""
+    cfg = setup.config.train
+    if cfg.cosine_lr:
+        pairs = ((setup.theta_opt, cfg.theta_optimizer), (setup.meta_opt, cfg.meta_optimizer))
+        for optimizer, spec in pairs:
+            for group in optimizer.param_groups if optimizer is not None else []:
+                group["lr"] = cosine_lr(spec.lr, cfg.min_lr, epoch, cfg.epochs)
+    weights = step_weights(cfg.inner_steps, epoch, cfg.msl_epochs) if cfg.multi_step_loss else None
+    first_order = first_order_in(epoch, cfg.first_order, cfg.first_order_epochs)
+    return {"first_order": first_order, "step_weights": weights}
 
 
 def validate(setup: Setup, source: TaskSource) -> float:

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from wheretolearn.errors import ConfigError
-from wheretolearn.validate import Count, Device, Fraction, NonNegative, Positive, Ways, from_dict
+from wheretolearn.validate import (
+    Count,
+    Device,
+    Fraction,
+    NonNegative,
+    Positive,
+    Ways,
+    from_dict,
+    record,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +120,8 @@ class OnlineConfig:
     notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """What the run records and is identified by (``when_set`` fields only when set)."""
+        return record(self)
 
 
 def parse(data: dict[str, Any]) -> OnlineConfig:
