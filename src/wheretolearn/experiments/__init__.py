@@ -14,13 +14,14 @@ A *cell* is a family's name for one run of a profile, a path fragment (few-shot
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 from wheretolearn import params
-from wheretolearn.errors import ConfigError
+from wheretolearn.errors import ConfigError, UserError
 from wheretolearn.paths import layout
 from wheretolearn.registry import Registry
 
@@ -85,6 +86,21 @@ class NamedRuns:
                     f"runs.{run}.{key}: not `all` nor a {self.word}; known: {sorted(known)}"
                 )
         return entry
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """A run's result JSON; a missing one is a user error naming the file."""
+    if not path.exists():
+        raise UserError(f"missing result {path}: run `snakemake` for this table first")
+    return json.loads(path.read_text())
+
+
+def paper_value(reported: dict, table: str, run: str, name: str, metric: str):
+    """The paper's ``(mean, std)`` of a cell; ``(None, None)`` where it reports none."""
+    value = reported.get(table, {}).get(run, {}).get(name, {}).get(metric)
+    if value is None:
+        return None, None
+    return tuple(value) if isinstance(value, list) else (value, None)
 
 
 class Family:
