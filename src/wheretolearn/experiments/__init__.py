@@ -14,13 +14,14 @@ A *cell* is a family's name for one run of a profile, a path fragment (few-shot
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 from wheretolearn import params
-from wheretolearn.errors import ConfigError
+from wheretolearn.errors import ConfigError, UserError
 from wheretolearn.paths import layout
 from wheretolearn.registry import Registry
 
@@ -45,6 +46,61 @@ class CellForm:
         if not match:
             raise ConfigError(f"not a {self.family} cell: {cell!r} (expected {self.form})")
         return {k: self.types.get(k, str)(v) for k, v in match.groupdict().items()}
+
+
+class NamedRuns:
+    """The runs of a family whose ``runs.yaml`` names the entries a run is composed in (online
+    settings, continual benchmarks): its cells ``form`` of a run and an entry (the cell part
+    ``part``), the entries under ``section``, and each run's entry keyed by ``all`` or an
+    entry's name. ``kind`` names an entry in an unknown-entry error, ``word`` in a run's."""
+
+    def __init__(self, family: str, form: str, part: str, section: str, word: str,
+                 kind: str | None = None) -> None:  # fmt: skip
+        self.family, self.part, self.section, self.word = family, part, section, word
+        self.kind = kind or word
+        self.cells = CellForm(family, form)
+
+    def cell(self, run: str, name: str) -> str:
+        return self.cells.format(run=run, **{self.part: name})
+
+    def split(self, cell_id: str) -> tuple[str, str]:
+        """``(run, entry)`` of a cell."""
+        parts = self.cells.parse(cell_id)
+        return parts["run"], parts[self.part]
+
+    def spec(self) -> dict[str, Any]:
+        return params.family_file(self.family, "runs")
+
+    def entry(self, name: str) -> dict[str, Any]:
+        """A named entry (a setting, a benchmark); an unknown name is refused with the known."""
+        source = layout().family_params(self.family, "runs")
+        return params.named_entry(self.spec()[self.section], name, self.kind, source)
+
+    def run_entry(self, run: str) -> dict[str, Any]:
+        """A run's entry; its keys are ``all`` or entry names."""
+        entry = params.run_entry(self.family, run)
+        known = {"all", *self.spec()[self.section]}
+        for key in entry:
+            if key not in known:
+                raise ConfigError(
+                    f"runs.{run}.{key}: not `all` nor a {self.word}; known: {sorted(known)}"
+                )
+        return entry
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """A run's result JSON; a missing one is a user error naming the file."""
+    if not path.exists():
+        raise UserError(f"missing result {path}: run `snakemake` for this table first")
+    return json.loads(path.read_text())
+
+
+def paper_value(reported: dict, table: str, run: str, name: str, metric: str):
+    """The paper's ``(mean, std)`` of a cell; ``(None, None)`` where it reports none."""
+    value = reported.get(table, {}).get(run, {}).get(name, {}).get(metric)
+    if value is None:
+        return None, None
+    return tuple(value) if isinstance(value, list) else (value, None)
 
 
 class Family:

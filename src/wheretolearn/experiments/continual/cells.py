@@ -7,12 +7,12 @@ the seeds; it prints as one row per benchmark, setting and method, one column pe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from wheretolearn import params
 from wheretolearn.errors import UserError
+from wheretolearn.experiments import paper_value, read_result
 from wheretolearn.experiments.continual.compose import FAMILY, benchmark, cell, table_cells
 from wheretolearn.paths import layout
 from wheretolearn.tables import Grid, summarise
@@ -68,20 +68,6 @@ def metric_value(result: dict[str, Any], metric: str) -> float:
     if label not in labels:
         raise UserError(f"no tensor {label} in a model with tensors {list(result['parameters'])}")
     return 100.0 * float(result["sparsity"]["final"][labels[label]])
-
-
-def read_result(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise UserError(f"missing result {path}: run `snakemake` for this table first")
-    return json.loads(path.read_text())
-
-
-def paper_value(reported: dict, name: str, run: str, bench: str, metric: str):
-    """The paper's ``(mean, std)`` of a cell; ``(None, None)`` where it reports none."""
-    value = reported.get(name, {}).get(run, {}).get(bench, {}).get(metric)
-    if value is None:
-        return None, None
-    return tuple(value) if isinstance(value, list) else (value, None)
 
 
 def rows(decl: dict[str, Any], reported: dict, name: str, profile: str) -> list[dict[str, Any]]:

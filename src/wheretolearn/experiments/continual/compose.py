@@ -14,45 +14,19 @@ from typing import Any
 
 from wheretolearn import params
 from wheretolearn.errors import ConfigError
-from wheretolearn.experiments import CellForm
+from wheretolearn.experiments import NamedRuns
 from wheretolearn.experiments.continual import config
-from wheretolearn.paths import layout
 from wheretolearn.validation_memo import check_once
 
 FAMILY = "continual"
 SECTIONS = ("method", "learner", "stream", "model", "train")
-CELLS = CellForm(FAMILY, "{bench}/{run}")
-
-
-def cell(run: str, bench: str) -> str:
-    return CELLS.format(run=run, bench=bench)
-
-
-def split(cell_id: str) -> tuple[str, str]:
-    """``(run, benchmark)`` of a cell."""
-    parts = CELLS.parse(cell_id)
-    return parts["run"], parts["bench"]
-
-
-def spec() -> dict[str, Any]:
-    return params.family_file(FAMILY, "runs")
-
-
-def benchmark(name: str) -> dict[str, Any]:
-    source = layout().family_params(FAMILY, "runs")
-    return params.named_entry(spec()["benchmarks"], name, "benchmark", source)
-
-
-def run_entry(run: str) -> dict[str, Any]:
-    """A run's entry; its keys are ``all`` or benchmark names."""
-    entry = params.run_entry(FAMILY, run)
-    known = {"all", *spec()["benchmarks"]}
-    for key in entry:
-        if key not in known:
-            raise ConfigError(
-                f"runs.{run}.{key}: not `all` nor a benchmark; known: {sorted(known)}"
-            )
-    return entry
+RUNS = NamedRuns(FAMILY, "{bench}/{run}", part="bench", section="benchmarks", word="benchmark")
+CELLS = RUNS.cells
+cell = RUNS.cell  # cell(run, bench)
+split = RUNS.split  # split(cell) -> (run, bench)
+spec = RUNS.spec  # the runs file
+benchmark = RUNS.entry  # a benchmark by name
+run_entry = RUNS.run_entry  # a run's entry: its keys are `all` or benchmark names
 
 
 def _apply_pool(stream: dict[str, Any], pools: dict[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,11 @@ Methods the family does not run (the baselines copied from the C-MAML paper) are
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from wheretolearn.errors import UserError
+from wheretolearn.experiments import paper_value, read_result
 from wheretolearn.experiments.online.compose import FAMILY, cell, setting, table_cells
 from wheretolearn.paths import layout
 from wheretolearn.tables import Grid, summarise
@@ -44,12 +43,6 @@ def result_file(profile: str, run: str, name: str, seed: int, file: str = "summa
     return layout().run_dir(profile, FAMILY, cell(run, name), seed) / file
 
 
-def read_result(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise UserError(f"missing result {path}: run `snakemake` for this table first")
-    return json.loads(path.read_text())
-
-
 def metric_value(result: dict[str, Any], metric: str) -> float | None:
     """A metric of one run: accuracies in percent as stored, precision and recall as
     percentages, hyperparameters as they are. None where a run has none: a mode the stream
@@ -62,14 +55,6 @@ def metric_value(result: dict[str, Any], metric: str) -> float | None:
         value = result[metric]
         return None if value is None else 100.0 * value
     return result["hyperparameters"][metric]
-
-
-def paper_value(reported: dict, table: str, run: str, name: str, metric: str):
-    """The paper's ``(mean, std)`` of a cell; ``(None, None)`` where it reports none."""
-    value = reported.get(table, {}).get(run, {}).get(name, {}).get(metric)
-    if value is None:
-        return None, None
-    return tuple(value) if isinstance(value, list) else (value, None)
 
 
 def _ours(decl: dict, run: str, name: str, metric: str, profile: str, seeds: list[int]):

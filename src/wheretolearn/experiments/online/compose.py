@@ -15,43 +15,26 @@ from typing import Any
 
 from wheretolearn import params
 from wheretolearn.errors import ConfigError
-from wheretolearn.experiments import CellForm
+from wheretolearn.experiments import NamedRuns
 from wheretolearn.experiments.online import config
-from wheretolearn.paths import layout
 from wheretolearn.validation_memo import check_once
 
 FAMILY = "online"
 SECTIONS = ("method", "learner", "stream", "model", "train")
-CELLS = CellForm(FAMILY, "{run}/{setting}")
-
-
-def cell(run: str, setting: str) -> str:
-    return CELLS.format(run=run, setting=setting)
-
-
-def split(cell_id: str) -> tuple[str, str]:
-    """``(run, setting)`` of a cell."""
-    parts = CELLS.parse(cell_id)
-    return parts["run"], parts["setting"]
-
-
-def spec() -> dict[str, Any]:
-    return params.family_file(FAMILY, "runs")
-
-
-def setting(name: str) -> dict[str, Any]:
-    source = layout().family_params(FAMILY, "runs")
-    return params.named_entry(spec()["settings"], name, "online setting", source)
-
-
-def run_entry(run: str) -> dict[str, Any]:
-    """A run's entry; its keys are ``all`` or setting names."""
-    entry = params.run_entry(FAMILY, run)
-    known = {"all", *spec()["settings"]}
-    for key in entry:
-        if key not in known:
-            raise ConfigError(f"runs.{run}.{key}: not `all` nor a setting; known: {sorted(known)}")
-    return entry
+RUNS = NamedRuns(
+    FAMILY,
+    "{run}/{setting}",
+    part="setting",
+    section="settings",
+    word="setting",
+    kind="online setting",
+)
+CELLS = RUNS.cells
+cell = RUNS.cell  # cell(run, setting)
+split = RUNS.split  # split(cell) -> (run, setting)
+spec = RUNS.spec  # the runs file
+setting = RUNS.entry  # a setting by name
+run_entry = RUNS.run_entry  # a run's entry: its keys are `all` or setting names
 
 
 def _apply_pools(stream: dict[str, Any], pools: dict[str, Any]) -> None:
