@@ -62,7 +62,7 @@ def metrics(owner: Family, profile: str) -> dict[str, dict[str, float]]:
     continual ones) add ``/metric``."""
     params.section(profile, owner.name)
     out = {}
-    for name in owner.metric_tables():
+    for name in owner.metric_tables(profile):
         path = layout().table_files(profile, owner.name, name)[0]
         with path.open() as fh:
             rows = [r for r in csv.DictReader(fh) if r["mean"]]

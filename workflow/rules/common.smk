@@ -57,10 +57,15 @@ for _key in PROFILE_SPEC:
 
 # Compose (and so validate) every run of every table and figure of the profile before the DAG
 # is built: a wrong key or value in params/ stops here, naming it.
+def profile_targets(name):
+    """A family's targets in the profile (none where the profile does not cover it)."""
+    return family(name).profile_targets(PROFILE) if name in FAMILY_NAMES else []
+
+
 COMPOSED = {
     (name, cell): family(name).compose(cell, PROFILE)
     for name in FAMILY_NAMES
-    for target in family(name).targets()
+    for target in profile_targets(name)
     for cell in family(name).cells(target)
 }
 TARGETS = {t: name for name in ALL for t in family(name).targets()}
@@ -109,14 +114,21 @@ def cited(name):
     does not cover its family)."""
     owner = family(TARGETS[name])
     params.section(PROFILE, owner.name)
+    if name not in profile_targets(owner.name):
+        raise ValueError(
+            f"{name}: not a target of profile {PROFILE!r} (params/profiles/{PROFILE}.yaml: "
+            f"{owner.name}.targets lists {profile_targets(owner.name)})"
+        )
     return [str(p) for p in owner.cited(name, PROFILE)]
 
 
 def target(name):
     """A table's or figure's files and every result file it cites: a target depends on what
     it cites, so a deleted evaluation or run folder is rebuilt by the same target (Snakemake
-    would otherwise find the table up to date and rebuild nothing)."""
-    return outputs(name) + cited(name)
+    would otherwise find the table up to date and rebuild nothing). A declaration's ``with``
+    names targets it builds too (a table's curves)."""
+    companions = family(TARGETS[name]).declarations()[name].get("with", [])
+    return outputs(name) + cited(name) + [f for c in companions for f in target(c)]
 
 
 def family_targets(name):
@@ -124,12 +136,11 @@ def family_targets(name):
     profile does not cover the family)."""
     if name not in FAMILY_NAMES:
         return []
-    owner = family(name)
-    return [target(t) for t in owner.targets()] + [str(PATHS.metrics_file(PROFILE, name))]
+    return [target(t) for t in profile_targets(name)] + [str(PATHS.metrics_file(PROFILE, name))]
 
 
 def family_runs(name):
-    return sorted({f for t in family(name).targets() for f in cited(t)}) if name in FAMILY_NAMES else []
+    return sorted({f for t in profile_targets(name) for f in cited(t)})
 
 
 def all_datasets():

@@ -36,7 +36,7 @@ rule figure:
 
 rule metrics:
     input:
-        lambda w: [outputs(t)[0] for t in family(w.family).metric_tables()],
+        lambda w: [outputs(t)[0] for t in family(w.family).metric_tables(PROFILE)],
     output:
         str(PATHS.metrics_file("{profile}", "{family}")),
     log:

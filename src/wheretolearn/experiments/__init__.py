@@ -170,9 +170,27 @@ class Family:
     def run_dir(self, profile: str, cell: str, seed: int) -> Path:
         return layout().run_dir(profile, self.name, cell, seed)
 
-    def metric_tables(self) -> list[str]:
-        """The tables whose means are the family's DVC metrics (``metrics: true``)."""
-        return [t for t in self.targets("table") if self.declarations()[t].get("metrics", True)]
+    def profile_targets(self, profile: str) -> list[str]:
+        """The family's targets in a profile: all, or the subset its section's ``targets``
+        lists (a profile whose data allows only some of the family's protocols)."""
+        every = self.targets()
+        subset = params.section(profile, self.name).get("targets")
+        if subset is None:
+            return every
+        unknown = sorted(set(subset) - set(every))
+        if unknown:
+            raise ConfigError(
+                f"params/profiles/{profile}.yaml: {self.name}.targets: {unknown} are not "
+                f"targets of the family; known: {every}"
+            )
+        return [t for t in every if t in subset]
+
+    def metric_tables(self, profile: str | None = None) -> list[str]:
+        """The tables whose means are the family's DVC metrics (``metrics: true``), of the
+        profile's targets where one is given."""
+        chosen = self.targets() if profile is None else self.profile_targets(profile)
+        return [t for t in self.targets("table")
+                if t in chosen and self.declarations()[t].get("metrics", True)]  # fmt: skip
 
 
 FAMILIES: Registry[Family] = Registry("family", "wheretolearn.experiments", "--family", "family")

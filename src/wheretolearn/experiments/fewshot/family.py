@@ -9,6 +9,7 @@ from wheretolearn import params, tables
 from wheretolearn.experiments import FAMILIES, Family
 from wheretolearn.experiments.fewshot import cells as cells_
 from wheretolearn.experiments.fewshot import compose as compose_
+from wheretolearn.experiments.fewshot import speedup
 from wheretolearn.paths import layout
 
 
@@ -56,9 +57,12 @@ class FewShot(Family):
         ]
 
     def cited(self, target: str, profile: str) -> list[Path]:
-        files = self.evaluations(target, profile)
         decl = self.declarations()[target]
+        # a speed-up table and its curves (``pairs``) read the training logs alone
+        speed = "pairs" in decl
+        files = [] if speed else self.evaluations(target, profile)
         logs = self.kind(target) == "figure" or "initial_sparsity" in cells_.metrics_of(decl)
+        logs = logs or speed
         if logs:  # figures draw the training curves; the initial sparsity is their first line
             runs = dict.fromkeys((r, s) for r, s, _ in self.target_cells(target, profile))
             seeds = self.seeds(target, profile)
@@ -75,6 +79,10 @@ class FewShot(Family):
     def rows(self, table: str, profile: str) -> list[dict[str, Any]]:
         cells = self.target_cells(table, profile)
         seeds = self.seeds(table, profile)
+        decl = self.declarations()[table]
+        if "pairs" in decl:  # gradient sharing's speed-up, from the training logs
+            runs = {run for run, _, _ in cells}
+            return speedup.rows(decl, table, profile, seeds, runs)
         return cells_.rows(
             self.declarations()[table], cells, self.reported(), table, profile, seeds
         )
@@ -84,7 +92,8 @@ class FewShot(Family):
         section = params.section(profile, self.name)
         title = self.declarations()[table]["title"]
         seeds = self.seeds(table, profile)
-        intro = [f"Profile **{profile}**: {section['description']}. Seeds: {seeds}.", *cells_.INTRO]
+        intro = [f"Profile **{profile}**: {section['description']}. Seeds: {seeds}."]
+        intro += speedup.INTRO if "pairs" in self.declarations()[table] else cells_.INTRO
         paths = layout().table_files(profile, self.name, table)
         return tables.write(paths, rows, cells_.grid(rows), f"{table}: {title}", intro,
                             f"{title} (profile {profile})")  # fmt: skip
