@@ -111,6 +111,32 @@ def test_every_smoke_run_learns_on_held_out_alphabets(smoke_clone):
 
 
 @pytest.mark.slow
+def test_smoke_gradient_sharing_targets(smoke_clone):
+    """gs_table: every run tests above chance; gs_speedup and gs_lr: one row per pair and
+    metric, the baseline's iterations counted on every seed; the curves drawn."""
+    _, first, _ = smoke_clone
+    tables = first / "results/smoke/fewshot/tables"
+    rows = list(csv.DictReader((tables / "gs_table.csv").open()))
+    assert {r["method"] for r in rows} == {"maml-b5", "gs-maml-b5", "gs-maml-pp-b5"}
+    for row in rows:  # measured: 49-73% (5-way, chance 20%)
+        assert row["n_seeds"] == "2" and float(row["mean"]) > 35.0, row
+    for name, pairs in (
+        ("gs_speedup", {"gs-maml-b1", "gs-maml-b5"}),
+        ("gs_lr", {"gs-maml-b1-lr10"}),
+    ):
+        rows = list(csv.DictReader((tables / f"{name}.csv").open()))
+        assert {(r["method"], r["metric"]) for r in rows} == {
+            (p, m) for p in pairs for m in ("speedup", "reached", "baseline_iterations",
+                                            "shared_iterations")
+        }  # fmt: skip
+        for row in rows:
+            assert not row["paper_mean"]  # the paper's per-table numbers are not available
+            if row["metric"] == "baseline_iterations":
+                assert 4 <= float(row["mean"]) <= 20, row  # 5 validations, every 4 iterations
+        assert (first / f"figures/smoke/fewshot/{name}_curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
 def test_dvc_round_trip_schedules_no_training(smoke_clone):
     base, first, remote = smoke_clone
     sh(first, "git", "add", "-A")  # dvc.lock and the .gitignore files DVC wrote
