@@ -188,11 +188,19 @@ def test_real_offline_keeps_the_paper_budgets():
             assert offline["stream"].get(key) == paper["stream"].get(key)
 
 
-def test_continual_only_profile_refuses_fewshot_runs_by_name():
-    with pytest.raises(
-        ConfigError, match="covers only the continual, online targets.*profile=paper"
-    ):
-        family("fewshot").compose("maml/1shot", "real-offline")
+def without_fewshot(root: Path) -> str:
+    """A profile of ``root``'s params: real-offline without its few-shot section."""
+    spec = yaml.safe_load((root / "params/profiles/real-offline.yaml").read_text())
+    del spec["fewshot"]
+    (root / "params/profiles/continual-only.yaml").write_text(yaml.safe_dump(spec))
+    return "continual-only"
+
+
+def test_continual_only_profile_refuses_fewshot_runs_by_name(project):
+    name = without_fewshot(project)
+    refusal = "covers only the continual, online targets.*profile=paper"
+    with pytest.raises(ConfigError, match=refusal):
+        family("fewshot").compose("maml/1shot", name)
     assert (
         family("fewshot").compose("maml/1shot", "smoke")["data"]["dataset"] == "omniglot-small-rot"
     )
@@ -431,7 +439,8 @@ def test_every_continual_target_resolves_in_a_dry_run(workflow_copy):
 
 
 def test_fewshot_target_of_a_continual_only_profile_stops_with_the_reason(workflow_copy):
-    result = snakemake(workflow_copy, "table4", "-n", "--config", "profile=real-offline")
+    name = without_fewshot(workflow_copy)
+    result = snakemake(workflow_copy, "table4", "-n", "--config", f"profile={name}")
     assert result.returncode != 0
     assert "covers only the continual, online targets" in result.stdout + result.stderr
 
