@@ -71,7 +71,7 @@ def page(markdown: str, rows: list[dict[str, str]], profile: str) -> str:
     intro = [line for line in lines[1:] if line.strip() and not line.startswith("|")]
     out = ['<meta charset="utf-8">', '<section class="wheretolearn-table">']
     out.append(f"<h3>{html.escape(heading)}</h3>")
-    out.append(f"<p>{' '.join(_inline(line) for line in intro)}</p>")
+    out.append(f"<p>{_inline(' '.join(intro))}</p>")  # emphasis may span lines
     out.append(f"<p><strong>{html.escape(fidelity_text(rows, profile))}</strong></p>")
     out.append('<div style="overflow-x:auto"><table>')
     if grid:
