@@ -10,6 +10,11 @@ min_version("9.0")
 configfile: "workflow/config.yaml"
 
 
+# `snakemake tables --report report.html`: this landing text (the profile, how to read our
+# numbers against the paper's, every table inline), then each table and figure with a caption.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

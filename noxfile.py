@@ -38,21 +38,34 @@ def _debian_installed(package: str) -> bool:
         return False
 
 
-def install_debian_data(session: nox.Session) -> None:
-    """Install the Debian data packages that are missing: with apt as root, else say how."""
-    missing = [p for p in DEBIAN_DATA if not _debian_installed(p)]
+def install_debian(session: nox.Session, packages: dict[str, str], until: str) -> None:
+    """Install the Debian ``packages`` that are missing: with apt as root, else say how and
+    what does not work ``until`` then."""
+    missing = [p for p in packages if not _debian_installed(p)]
     if not missing:
         return
     if shutil.which("apt-get") and os.geteuid() == 0:
         session.run("apt-get", "update", "-qq", external=True)
         session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
         return
-    what = ", ".join(DEBIAN_DATA[p] for p in missing)
+    what = ", ".join(packages[p] for p in missing)
     session.warn(
         f"{what} is not installed and this session cannot install it (needs root and apt-get): "
-        f"run `sudo apt-get install {' '.join(missing)}`, or put its files in a folder named "
-        "by $WHERETOLEARN_MIRROR. The targets that read it fail until then."
+        f"run `sudo apt-get install {' '.join(missing)}`{until}"
     )
+
+
+def install_debian_data(session: nox.Session) -> None:
+    """Install the Debian data packages that are missing."""
+    until = (
+        ", or put its files in a folder named by $WHERETOLEARN_MIRROR. The targets that read "
+        "it fail until then."
+    )
+    install_debian(session, DEBIAN_DATA, until)
+
+
+# The headless browser the report's test opens the report in (tests/workflow/test_report.py).
+BROWSER = {"chromium": "Chromium"}
 
 
 def install_project(session: nox.Session, *extras: str, data: bool = True) -> None:
@@ -83,6 +96,7 @@ def tests(session: nox.Session) -> None:
     """Lint (as ``lint``), then the unit, integration and real-data learning tests: the CI
     command. ``nox -s tests -- <pytest args>`` passes them to pytest."""
     install_project(session, "test", "pipeline")
+    install_debian(session, BROWSER, ". The report's browser test is skipped until then.")
     run_lint(session)
     session.run("pytest", *session.posargs)
 

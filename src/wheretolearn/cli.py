@@ -118,6 +118,10 @@ def _pipeline(sub: argparse._SubParsersAction) -> None:
         p.add_argument(name)
         p.add_argument("--profile", required=True)
         p.set_defaults(func=_run(f"wheretolearn.stages:{name}"))
+    p = sub.add_parser("table-page", help="a table's HTML page for the Snakemake report")
+    for flag in ("--csv", "--md", "--profile", "--out"):
+        p.add_argument(flag, required=True)
+    p.set_defaults(func=_run("wheretolearn.report:table_page"))
     p = sub.add_parser("metrics", help="a family's table means as one JSON (for `dvc metrics`)")
     _family(p)
     p.add_argument("--profile", required=True)

@@ -9,7 +9,7 @@ Layout of a profile's outputs, one folder per family (what ``dvc.yaml`` versions
 
     results/<profile>/<family>/params/<cell>.yaml         composed parameters of a run
     results/<profile>/<family>/runs/<cell>/seed<s>/       a run folder
-    results/<profile>/<family>/tables/<table>.{csv,md,tex}
+    results/<profile>/<family>/tables/<table>.{csv,md,tex}, <table>.html (its report page)
     results/<profile>/metrics/<family>.json               the tables' means (DVC metrics)
     results/<profile>/logs/<family>/..., benchmarks/<family>/...
     figures/<profile>/<family>/<figure>.{png,pdf}
@@ -75,6 +75,10 @@ class Layout:
     def table_files(self, profile: str, family: str, table: str) -> list[Path]:
         folder = self.results(profile, family) / "tables"
         return [folder / f"{table}.{ext}" for ext in ("csv", "md", "tex")]
+
+    def table_page(self, profile: str, family: str, table: str) -> Path:
+        """A table's HTML page for the Snakemake report (wheretolearn.report)."""
+        return self.results(profile, family) / "tables" / f"{table}.html"
 
     def figure_files(self, profile: str, family: str, figure: str) -> list[Path]:
         folder = self.root / "figures" / profile / family

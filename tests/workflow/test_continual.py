@@ -452,6 +452,9 @@ stages:
     outs: [{path: data/omniglot-small}, {path: data/mnist-test}, {path: data/mnist-digits}]
   family@smoke-fewshot:
     cmd: snakemake fewshot_tables --cores all --config profile=smoke
+    params:
+      params/profiles/smoke.yaml: {seeds: [0, 1], threads: 1, fewshot: {datasets: {}}}
+      pyproject.toml: {project.dependencies: [torch==2.13.0]}
 """
 
 

@@ -105,7 +105,8 @@ def outputs(name):
     """A table's or figure's files."""
     owner = family(TARGETS[name])
     if owner.kind(name) == "table":
-        return [str(p) for p in PATHS.table_files(PROFILE, owner.name, name)]
+        page = PATHS.table_page(PROFILE, owner.name, name)  # its page in the report
+        return [str(p) for p in [*PATHS.table_files(PROFILE, owner.name, name), page]]
     return [str(p) for p in PATHS.figure_files(PROFILE, owner.name, name)]
 
 

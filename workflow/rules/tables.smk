@@ -9,7 +9,7 @@ rule table:
         reported=lambda w: str(PATHS.family_params(w.family, "reported")),
     output:
         csv=str(PATHS.table_files("{profile}", "{family}", "{table}")[0]),
-        md=report(str(PATHS.table_files("{profile}", "{family}", "{table}")[1]), category="Tables"),
+        md=str(PATHS.table_files("{profile}", "{family}", "{table}")[1]),
         tex=str(PATHS.table_files("{profile}", "{family}", "{table}")[2]),
     log:
         str(PATHS.logs("{profile}", "{family}") / "tables" / "{table}.log"),
@@ -19,12 +19,41 @@ rule table:
         "python -m wheretolearn table {wildcards.table} --profile {wildcards.profile} > {log} 2>&1"
 
 
+# A table's page in the report (`snakemake tables --report report.html`): its title, cells and
+# fidelity summary as HTML, made from the table's CSV and Markdown; the caption shows it inline.
+rule table_page:
+    input:
+        csv=str(PATHS.table_files("{profile}", "{family}", "{table}")[0]),
+        md=str(PATHS.table_files("{profile}", "{family}", "{table}")[1]),
+    output:
+        report(
+            str(PATHS.table_page("{profile}", "{family}", "{table}")),
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="{family}",
+            labels={"table": "{table}", "family": "{family}", "profile": "{profile}"},
+        ),
+    log:
+        str(PATHS.logs("{profile}", "{family}") / "tables" / "{table}.page.log"),
+    conda:
+        "../envs/wheretolearn.yaml"
+    shell:
+        "python -m wheretolearn table-page --csv {input.csv} --md {input.md} "
+        "--profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
 rule figure:
     input:
         results=lambda w: cited(w.figure),
         declaration=lambda w: str(PATHS.family_params(w.family, "tables")),
     output:
-        png=report(str(PATHS.figure_files("{profile}", "{family}", "{figure}")[0]), category="Figures"),
+        png=report(
+            str(PATHS.figure_files("{profile}", "{family}", "{figure}")[0]),
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{family}",
+            labels={"figure": "{figure}", "family": "{family}", "profile": "{profile}"},
+        ),
         pdf=str(PATHS.figure_files("{profile}", "{family}", "{figure}")[1]),
     log:
         str(PATHS.logs("{profile}", "{family}") / "figures" / "{figure}.log"),

@@ -1,0 +1,86 @@
+"""DVC experiments over the declared params: ``dvc exp run -S`` sets a hyperparameter, re-runs
+its stage, and ``dvc exp show`` lists it beside the other stages' params.
+
+The experiment runs ``datasets-smoke``, the cheapest stage with params: it prepares the smoke
+profile's four small real datasets from the offline mirror (no training), and its params are
+the profile's dataset stand-ins, which decide what it prepares. ``-S`` on a family stage works
+the same way but retrains the family. Runs the committed state of the repository, in a clone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILE = "params/profiles/smoke.yaml"
+KEY = "fewshot.datasets.cars"  # Cars' stand-in: Fashion-MNIST -> MNIST test digits
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@localhost",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@localhost",
+}
+
+
+def sh(cwd: Path, *cmd: str) -> str:
+    env = {**os.environ, **GIT_ID, "WHERETOLEARN_DATA": str(cwd / "data")}
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def params_of(row: dict, file: str) -> dict:
+    return row["data"]["params"][file]["data"]
+
+
+def experiment(rows: list[dict], name: str) -> dict:
+    found = [
+        exp["revs"][0]
+        for row in rows
+        for exp in row.get("experiments") or []
+        if exp.get("name") == name
+    ]
+    assert len(found) == 1, [row.get("experiments") for row in rows]
+    return found[0]
+
+
+@pytest.mark.slow
+def test_exp_run_sets_a_param_and_exp_show_reads_it_back(tmp_path):
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs the git repository")
+    if not os.environ.get("WHERETOLEARN_MIRROR"):
+        pytest.skip("needs the offline data mirror (WHERETOLEARN_MIRROR)")
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(ROOT), clone.name)
+    before = yaml.safe_load((clone / PROFILE).read_text())["fewshot"]["datasets"]["cars"]
+    assert before == "fashion-mnist"
+    start = time.monotonic()
+    sh(clone, "dvc", "exp", "run", "datasets-smoke", "-n", "cars-as-mnist",
+       "-S", f"{PROFILE}:{KEY}=mnist-test")  # fmt: skip
+    print(f"dvc exp run datasets-smoke: {time.monotonic() - start:.0f} s")
+    assert (clone / "data/mnist-test/MANIFEST.json").exists()
+    # the file the experiment changed still loads, anchors and all, with only that key changed
+    after = yaml.safe_load((clone / PROFILE).read_text())
+    assert after["fewshot"]["datasets"]["cars"] == "mnist-test"
+    assert after["fewshot"]["runs"]["maml-b5"] == after["fewshot"]["runs"]["maml-b1"]
+
+    rows = json.loads(sh(clone, "dvc", "exp", "show", "--json"))
+    exp = experiment(rows, "cars-as-mnist")
+    assert params_of(exp, PROFILE)["fewshot"]["datasets"]["cars"] == "mnist-test"
+    baseline = next(r for r in rows if r["rev"] != "workspace")
+    assert params_of(baseline, PROFILE)["fewshot"]["datasets"]["cars"] == "fashion-mnist"
+    # every stage's params are listed: the families' profile sections and runs, the pins
+    assert params_of(baseline, PROFILE)["seeds"] == [0, 1]
+    assert "base" in params_of(baseline, "params/fewshot/runs.yaml")
+    assert "benchmarks" in params_of(baseline, "params/continual/runs.yaml")
+    pins = params_of(baseline, "pyproject.toml")["project"]["dependencies"]
+    assert any(p.startswith("torch==") for p in pins)
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["datasets-smoke"]
+    assert lock["params"][PROFILE][KEY.rsplit(".", 1)[0]]["cars"] == "mnist-test"
