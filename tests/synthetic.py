@@ -64,3 +64,31 @@ def with_example(method: dict) -> dict:
     from wheretolearn.algorithms.rules.base import RULES
 
     return {"name": method["name"], **RULES.get(method["name"]).EXAMPLE, **method}
+
+
+class Tiny(torch.nn.Module):
+    """A linear classifier with the models' signature (``context``: BatchNorm's support set):
+    small enough to write an inner step out by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 3)
+
+    def forward(self, x, context=None):
+        return self.layer(x)
+
+
+def tiny(tasks: int = 2):
+    """A float64 :class:`Tiny` (seed 0) and a meta-batch of ``tasks`` (at most 2) 3-way tasks
+    of 6 support and 6 query examples."""
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    model = Tiny().double()
+    data = SimpleNamespace(
+        support_x=torch.randn(2, 6, 4, dtype=torch.float64)[:tasks],
+        support_y=torch.tensor([[0, 1, 2, 0, 1, 2], [2, 1, 0, 2, 1, 0]])[:tasks],
+        query_x=torch.randn(2, 6, 4, dtype=torch.float64)[:tasks],
+        query_y=torch.tensor([[0, 1, 2, 0, 1, 2], [1, 1, 0, 0, 2, 2]])[:tasks],
+    )
+    return model, data

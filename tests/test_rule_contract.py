@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from synthetic import model_config
+from synthetic import model_config, tiny
 from wheretolearn.algorithms import episodic
 from wheretolearn.algorithms.batched import accuracies_tasks
 from wheretolearn.algorithms.inner_loop import adapt, adapt_lockstep
@@ -105,29 +105,6 @@ class Shared(MAML):
 
     def end_batch(self, state, *, training):
         self.seen = (list(state), training)
-
-
-class Tiny(nn.Module):
-    """A linear classifier with the models' signature (``context``: BatchNorm's support set)."""
-
-    def __init__(self):
-        super().__init__()
-        self.layer = nn.Linear(4, 3)
-
-    def forward(self, x, context=None):
-        return self.layer(x)
-
-
-def tiny():
-    torch.manual_seed(0)
-    model = Tiny().double()
-    data = SimpleNamespace(
-        support_x=torch.randn(2, 6, 4, dtype=torch.float64),
-        support_y=torch.tensor([[0, 1, 2, 0, 1, 2], [2, 1, 0, 2, 1, 0]]),
-        query_x=torch.randn(2, 6, 4, dtype=torch.float64),
-        query_y=torch.tensor([[0, 1, 2, 0, 1, 2], [1, 1, 0, 0, 2, 2]]),
-    )
-    return model, data
 
 
 def rule_of(cls, model, alpha=0.5):

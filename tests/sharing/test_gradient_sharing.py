@@ -10,32 +10,12 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from synthetic import tiny
 from wheretolearn.algorithms import episodic
 from wheretolearn.algorithms.batched import accuracies_tasks
 from wheretolearn.algorithms.inner_loop import adapt_lockstep
 from wheretolearn.algorithms.rules.base import build_rule
 from wheretolearn.errors import ConfigError
-
-
-class Tiny(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layer = nn.Linear(4, 3)
-
-    def forward(self, x, context=None):
-        return self.layer(x)
-
-
-def tiny():
-    torch.manual_seed(0)
-    model = Tiny().double()
-    data = SimpleNamespace(
-        support_x=torch.randn(2, 6, 4, dtype=torch.float64),
-        support_y=torch.tensor([[0, 1, 2, 0, 1, 2], [2, 1, 0, 2, 1, 0]]),
-        query_x=torch.randn(2, 6, 4, dtype=torch.float64),
-        query_y=torch.tensor([[0, 1, 2, 0, 1, 2], [1, 1, 0, 0, 2, 2]]),
-    )
-    return model, data
 
 
 def sharing(model, base=None, **options):
@@ -93,22 +73,27 @@ VARIANTS = [
 ]
 
 
+def close(got, expected):
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)  # float64: norms, sums
+
+
+def lockstep_matches(model, rule, data, expected):
+    """Two lockstep steps of both tasks give the phis written out by hand."""
+    support = [(data.support_x[t], data.support_y[t]) for t in range(2)]
+    phis = adapt_lockstep(model, rule, dict(model.named_parameters()), support, 2)
+    for t in range(2):
+        for n in rule.adapted:
+            close(phis[t][n], expected[t][n])
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
 def test_each_variant_steps_as_written_out_by_hand(variant):
     model, data = tiny()
     rule = sharing(model, **variant)
     expected, means = by_hand(model, rule, data, **variant)
-    support = [(data.support_x[t], data.support_y[t]) for t in range(2)]
-    phis = adapt_lockstep(model, rule, dict(model.named_parameters()), support, 2)
-    for t in range(2):
-        for n in rule.adapted:
-            torch.testing.assert_close(
-                phis[t][n], expected[t][n], rtol=1e-10, atol=1e-12
-            )  # float64: norms and sums
+    lockstep_matches(model, rule, data, expected)
     for n in rule.adapted:  # written after a training meta-batch: kept for meta-test
-        torch.testing.assert_close(
-            rule.running_mean(n), means[n], rtol=1e-10, atol=1e-12
-        )  # float64: norms and sums
+        close(rule.running_mean(n), means[n])
 
 
 def test_meta_sgd_as_base_steps_with_its_elementwise_rates():
@@ -116,13 +101,7 @@ def test_meta_sgd_as_base_steps_with_its_elementwise_rates():
     rule = sharing(model, base={"name": "meta-sgd", "init": "uniform", "low": 0.1, "high": 0.9})
     rates = {n: rule.base.rates[n.replace(".", "__")].detach() for n in rule.adapted}
     expected, _ = by_hand(model, rule, data, "each", True, False, rates=rates)
-    support = [(data.support_x[t], data.support_y[t]) for t in range(2)]
-    phis = adapt_lockstep(model, rule, dict(model.named_parameters()), support, 2)
-    for t in range(2):
-        for n in rule.adapted:
-            torch.testing.assert_close(
-                phis[t][n], expected[t][n], rtol=1e-10, atol=1e-12
-            )  # float64: norms and sums
+    lockstep_matches(model, rule, data, expected)
 
 
 def test_evaluation_mixes_the_task_in_without_writing_the_running_means():

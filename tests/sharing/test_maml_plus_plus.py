@@ -4,37 +4,16 @@ gradient, derivative-order annealing and the cosine outer learning rate."""
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
+from synthetic import tiny
 from wheretolearn.algorithms import episodic
 from wheretolearn.algorithms.inner_loop import adapt
 from wheretolearn.algorithms.rules.base import build_rule
 from wheretolearn.algorithms.schedules import cosine_lr, first_order_in, step_weights
-
-
-class Tiny(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layer = nn.Linear(4, 3)
-
-    def forward(self, x, context=None):
-        return self.layer(x)
-
-
-def tiny(tasks=2):
-    torch.manual_seed(0)
-    model = Tiny().double()
-    data = SimpleNamespace(
-        support_x=torch.randn(tasks, 6, 4, dtype=torch.float64),
-        support_y=torch.tensor([[0, 1, 2, 0, 1, 2], [2, 1, 0, 2, 1, 0]])[:tasks],
-        query_x=torch.randn(tasks, 6, 4, dtype=torch.float64),
-        query_y=torch.tensor([[0, 1, 2, 0, 1, 2], [1, 1, 0, 0, 2, 2]])[:tasks],
-    )
-    return model, data
 
 
 def lslr(model, **options):
