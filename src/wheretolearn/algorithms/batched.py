@@ -28,7 +28,7 @@ def draw_modulations(
     refuse_cross_task(rule, "vmapped tasks")
     draws = [rule.begin(Task(model, theta, sx[t], sy[t])) for t in range(sx.shape[0])]
     stacked, shared = {}, {}
-    for name in rule.adapted:
+    for name in draws[0]:  # each adapted tensor's modulation, or a gated rule's own keys
         values = [d[name] for d in draws]
         if isinstance(values[0], torch.Tensor):
             stacked[name] = torch.stack([torch.as_tensor(v) for v in values])

@@ -156,7 +156,7 @@ def detached_steps(
         with torch.no_grad():
             if linear:
                 torch._foreach_addcmul_(
-                    adapted, list(scales.values()), list(grads.values()), value=-1.0
+                    adapted, [scales[n] for n in names], [grads[n] for n in names], value=-1.0
                 )
             else:
                 stepped = apply_rule(rule, phi, grads, k, scales)
@@ -174,8 +174,10 @@ def _working_copies(rule, theta: Params, modulation: Modulation, layout, eager: 
     for name in rule.adapted:
         phi[name] = phi[name].clone(memory_format=layout(phi[name]))
         phi[name].requires_grad_(eager)
+    ref = phi[rule.adapted[0]]  # a gated rule's own keys (a task summary) take its dtype
     with torch.no_grad():
-        scales = {n: _like(modulation[n], phi[n], layout(phi[n])) for n in rule.adapted}
+        scales = {n: _like(v, phi.get(n, ref), layout(phi.get(n, ref)))
+                  for n, v in modulation.items()}  # fmt: skip
     return phi, scales
 
 

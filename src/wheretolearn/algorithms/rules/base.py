@@ -89,6 +89,9 @@ class UpdateRule(nn.Module):
     #: the modulation of a tensor is one value per inner step (``[steps]``, step ``k`` takes
     #: entry ``k``: MAML++'s per-step rates), not a scalar or a tensor of the tensor's shape
     per_step: ClassVar[bool] = False
+    #: the modulation is a task summary, not a value per tensor: :meth:`update` computes the
+    #: step's gates from it (GEMS' BMP), and the rule reports its own sparsity
+    gated: ClassVar[bool] = False
     rule_name: ClassVar[str] = ""
 
     def __init__(self, params: dict[str, torch.Tensor], head: set[str], options: Any) -> None:
