@@ -32,10 +32,15 @@ DEBIAN_DATA = {"dataset-fashion-mnist": "Fashion-MNIST"}
 
 
 def _debian_installed(package: str) -> bool:
+    """Whether ``package`` is installed (a removed package whose configuration files remain
+    is not: ``dpkg -s`` still succeeds for it, with another status)."""
     try:
-        return subprocess.run(["dpkg", "-s", package], capture_output=True).returncode == 0
+        found = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
+        )
     except OSError:  # no dpkg: not a Debian system
         return False
+    return found.returncode == 0 and found.stdout.strip() == "install ok installed"
 
 
 def install_debian(session: nox.Session, packages: dict[str, str], until: str) -> None:
