@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from wheretolearn.algorithms.rules._parts import straight_through
 from wheretolearn.algorithms.rules.base import Modulation, Params, Task, UpdateRule, register
 from wheretolearn.errors import ConfigError
 from wheretolearn.validate import Count, Fraction, Positive
@@ -94,8 +95,7 @@ class BMP(UpdateRule):
         features = [modulation["task"].to(step.device), summary(grads, self.layers), step]
         out = self.adapter(torch.cat(features).to(self.adapter[0].weight.dtype))
         logits, rate = out[:-1], out[-1]
-        mask = (logits >= 0).to(logits.dtype)
-        mask = mask + logits - logits.detach()  # straight-through
+        mask = straight_through((logits >= 0).to(logits.dtype), logits, 1.0)
         return mask, self.options.alpha * 2 * torch.sigmoid(rate)
 
     def update(self, k: int, phi: Params, grads: Params, modulation: Modulation) -> Params:
@@ -175,9 +175,8 @@ class MMSUP(UpdateRule):
                                    for n in names])  # fmt: skip
             rank = _fractional_rank(magnitude)  # 0: smallest, towards 1: largest
             margin = rank - (1 - keep[i])
-            hard = (margin >= 0).to(margin.dtype)
             soft = torch.sigmoid(margin / self.options.tau)
-            mask = hard + soft - soft.detach()
+            mask = straight_through((margin >= 0).to(margin.dtype), soft, 1.0)
             for name, piece in zip(names, torch.split(mask, _sizes(self, names)), strict=True):
                 out[name] = self.options.alpha * piece.view(self.shapes[name])
         return out
