@@ -84,3 +84,29 @@ def test_exp_run_sets_a_param_and_exp_show_reads_it_back(tmp_path):
     assert any(p.startswith("torch==") for p in pins)
     lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["datasets-smoke"]
     assert lock["params"][PROFILE][KEY.rsplit(".", 1)[0]]["cars"] == "mnist-test"
+
+
+def stub(stage: dict) -> dict:
+    """A stage with the same params and a command that does nothing."""
+    return {"cmd": "true", "params": stage.get("params", [])}
+
+
+def test_every_stage_params_go_into_the_lock(tmp_path):
+    """DVC writes each stage's declared params, sorted, into ``dvc.lock`` after the stage ran:
+    a params file it cannot sort (a mapping with integer and string keys) fails only then,
+    after the stage's whole work. Every stage of ``dvc.yaml`` is run here with its params and
+    a command that does nothing, in a scratch repository holding the params files."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        stages[name] = {**stage, "do": stub(stage["do"])} if "foreach" in stage else stub(stage)
+    repo = tmp_path / "repo"
+    sh(tmp_path, "git", "init", "-q", repo.name)
+    subprocess.run(["cp", "-r", str(ROOT / "params"), str(ROOT / "pyproject.toml"), "."],
+                   cwd=repo, check=True)  # fmt: skip
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    sh(repo, "dvc", "init", "-q")
+    sh(repo, "dvc", "repro", "--force")
+    locked = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert set(locked) >= {"datasets-smoke", "family@smoke-fewshot", "family@paper-online"}
+    runs = locked["family@smoke-fewshot"]["params"]["params/fewshot/runs.yaml"]
+    assert runs["runs"]["sparse-maml"]["1shot"]["eval"]["targets"]["cub"] == 35

@@ -29,6 +29,12 @@ def cell(run: str, shots: int) -> str:
     return CELLS.format(run=run, shots=shots)
 
 
+def shot_key(shots: int) -> str:
+    """A run entry's key for one shots setting (``1shot``): a string, as the cell id spells
+    it, so that no mapping mixes integer and string keys (DVC sorts a params file's keys)."""
+    return f"{shots}shot"
+
+
 def split(cell_id: str) -> tuple[str, int]:
     """``(run, shots)`` of a cell."""
     parts = CELLS.parse(cell_id)
@@ -52,12 +58,11 @@ def compose(cell_id: str, profile: str) -> dict[str, Any]:
     entry = params.run_entry(FAMILY, run)
     for name in section.get("runs", {}):  # a budget for an unknown run: refused by name
         params.run_entry(FAMILY, name)
-    for key in set(entry) - {"all", "scan", *spec["shots"]}:
-        raise ConfigError(
-            f"runs.{run}.{key}: not `all`, `scan` nor a shots entry ({list(spec['shots'])})"
-        )
+    for key in set(entry) - {"all", "scan", *map(shot_key, spec["shots"])}:
+        known = [shot_key(s) for s in spec["shots"]]
+        raise ConfigError(f"runs.{run}.{key}: not `all`, `scan` nor a shots entry ({known})")
     composed = params.deep_merge(spec["base"], spec["shots"][shots])
-    for layer in (entry.get("all"), entry.get(shots), section.get("override")):
+    for layer in (entry.get("all"), entry.get(shot_key(shots)), section.get("override")):
         composed = params.deep_merge(composed, layer)
     backbone, method = composed["model"]["name"], composed["method"]["name"]
     composed = params.deep_merge(composed, section.get("models", {}).get(backbone))
@@ -79,7 +84,7 @@ def phases(run: str, shots: int) -> list[str]:
     chain = [run]
     while True:
         entry = params.run_entry(FAMILY, chain[0])
-        layers = [entry.get("all"), entry.get(shots), entry.get("scan")]
+        layers = [entry.get("all"), entry.get(shot_key(shots)), entry.get("scan")]
         first = params.merge_layers(layers).get("train", {}).get("init_from")
         if first is None:
             return chain
