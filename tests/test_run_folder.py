@@ -157,3 +157,16 @@ def test_concurrent_writers_never_share_a_temporary_file(tmp_path):
     assert not errors, errors
     assert json.loads(path.read_text())["n"] == 199
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_timing_counts_the_trained_epochs_and_survives_re_creation(finished):
+    """timing.json: wall seconds of the 3 trained epochs, per meta-iteration too; outputs
+    re-created from last.pt keep the training's time, not the seconds the re-creation took."""
+    cfg, out = finished
+    timing = json.loads((out / "timing.json").read_text())
+    iterations = cfg.train.epochs * cfg.train.batches_per_epoch
+    assert timing["iterations"] == iterations and timing["seconds"] > 0
+    assert timing["seconds_per_iteration"] == pytest.approx(timing["seconds"] / iterations)
+    (out / "timing.json").unlink()
+    train(cfg, out, seed=0, source=SyntheticSource())
+    assert json.loads((out / "timing.json").read_text()) == timing

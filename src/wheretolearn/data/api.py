@@ -12,6 +12,8 @@ from wheretolearn.data.episodes import (
     ClassPool,
     EpisodeLoader,
     EpisodeSampler,
+    MixtureEpisodes,
+    MixtureSampler,
     SeededEpisodes,
     ToFloatTensor,
 )
@@ -105,15 +107,59 @@ def episode_loader(
     pixels in [0, 1]. Raises DatasetError if the dataset is not prepared under ``root`` (unless
     ``download``, which prepares it first: mirror, then network).
     """
+    parts = name.split("+")
+    if len(parts) > 1:
+        raise DatasetError(f"{name!r} is a mixture: use mixture_loader")
+    episodes = _episodes(name, split, root, download, ways, shots, queries, image_size,
+                         normalisation)  # fmt: skip
+    sampler = EpisodeSampler(len(episodes.pool), ways, meta_batch_size, num_batches, seed)
+    return EpisodeLoader(episodes, sampler, num_workers, pin_memory)
+
+
+def _episodes(name, split, root, download, ways, shots, queries, image_size, normalisation):
     spec = registry.get(name)
     names, arrays = _split_arrays(name, split, root, download)
     rotations = spec.rotations if split in spec.rotate_splits else ()
     classes = ClassPool(arrays, names, _transform(spec, image_size, normalisation), rotations)
     _check_task_size(name, split, classes, arrays, ways, shots + queries)
-    sampler = EpisodeSampler(len(classes), ways, meta_batch_size, num_batches, seed)
-    return EpisodeLoader(
-        SeededEpisodes(classes, ways, shots, queries), sampler, num_workers, pin_memory
-    )
+    return SeededEpisodes(classes, ways, shots, queries)
+
+
+def mixture_loader(
+    names: list[str],
+    probabilities: list[float],
+    split: str,
+    *,
+    root: str | os.PathLike | None,
+    ways: int,
+    shots: int,
+    queries: int,
+    meta_batch_size: int,
+    num_batches: int,
+    seed: int,
+    image_size: int | None = None,
+    normalisation: str | None = None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> EpisodeLoader:
+    """Seeded task batches of a mixture (GEMS): each task from one of ``names``, drawn with
+    ``probabilities``, its classes and examples as that dataset's own loader draws them
+    (``normalisation`` None: each dataset's default). Batch i is a pure function of the
+    arguments and i. The datasets must share channels and image size (``image_size`` resizes
+    them all)."""
+    shapes = {n: (describe(n).channels, image_size or describe(n).image_size) for n in names}
+    if len(set(shapes.values())) > 1:
+        raise DatasetError(
+            f"a mixture's datasets must share channels and image size; got {shapes}: set "
+            "data.image_size, and mix datasets of one kind (grey or colour)"
+        )
+    parts = [
+        _episodes(n, split, root, False, ways, shots, queries, image_size, normalisation)
+        for n in names
+    ]
+    classes = [len(p.pool) for p in parts]
+    sampler = MixtureSampler(classes, probabilities, ways, meta_batch_size, num_batches, seed)
+    return EpisodeLoader(MixtureEpisodes(parts), sampler, num_workers, pin_memory)
 
 
 def load_arrays(

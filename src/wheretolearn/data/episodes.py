@@ -166,12 +166,43 @@ class EpisodeSampler(Sampler):
         return self.num_batches * self.tasks
 
 
+class MixtureEpisodes(torch.utils.data.Dataset):
+    """Tasks of several datasets, indexed by ``(part, classes, task_seed)``: part ``p``'s task
+    is exactly what its own :class:`SeededEpisodes` gives for ``(classes, task_seed)``."""
+
+    def __init__(self, parts: list[SeededEpisodes]):
+        self.parts = parts
+
+    def __getitem__(self, key):
+        part, classes, task_seed = key
+        return self.parts[part][(classes, task_seed)]
+
+
+class MixtureSampler(EpisodeSampler):
+    """Per task of batch ``i``: a dataset drawn with ``probabilities``, then ``ways`` of its
+    classes and a task seed, all from ``default_rng([seed, i])``."""
+
+    def __init__(self, num_classes: list[int], probabilities: list[float], ways: int,
+                 tasks: int, num_batches: int, seed: int):  # fmt: skip
+        super().__init__(min(num_classes), ways, tasks, num_batches, seed)
+        self.part_classes, self.probabilities = num_classes, probabilities
+
+    def batch_keys(self, i: int) -> list[tuple[int, tuple[int, ...], int]]:
+        rng = np.random.default_rng([self.seed, i])
+        keys = []
+        for _ in range(self.tasks):
+            part = int(rng.choice(len(self.part_classes), p=self.probabilities))
+            chosen = rng.choice(self.part_classes[part], self.ways, replace=False)
+            keys.append((part, tuple(int(c) for c in chosen), int(rng.integers(1 << 31))))
+        return keys
+
+
 class EpisodeLoader:
     """Iterable of :class:`TaskBatch`; ``len()`` is the number of batches."""
 
     def __init__(
         self,
-        episodes: SeededEpisodes,
+        episodes: SeededEpisodes | MixtureEpisodes,
         sampler: EpisodeSampler,
         num_workers: int = 0,
         pin_memory: bool = False,

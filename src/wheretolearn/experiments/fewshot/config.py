@@ -146,10 +146,10 @@ def _check_data(config: RunConfig) -> None:
     read), so that ``ways`` larger than a split stops the run before it trains."""
     from wheretolearn.data import registry
 
-    datasets = {config.data.dataset: ("train", "val", "test")}
+    datasets = dict.fromkeys(config.data.parts(), ("train", "val", "test"))
     datasets.update(dict.fromkeys(config.eval.targets, ("test",)))
     for name, splits in datasets.items():
-        where = "data.dataset" if name == config.data.dataset else f"eval.targets.{name}"
+        where = "data.dataset" if name in config.data.parts() else f"eval.targets.{name}"
         if name not in registry.names():
             known = ", ".join(registry.names())
             raise ConfigError(f"{where}: unknown dataset {name!r}; known: {known}")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from wheretolearn import params, tables
+from wheretolearn.data.config import MIXTURE
 from wheretolearn.experiments import FAMILIES, Family
 from wheretolearn.experiments.fewshot import cells as cells_
 from wheretolearn.experiments.fewshot import compose as compose_
@@ -41,7 +42,7 @@ class FewShot(Family):
         return compose_.dataset_for(name, params.section(profile, self.name))
 
     def datasets(self, cell: str, profile: str) -> list[str]:
-        return [self.compose(cell, profile)["data"]["dataset"]]
+        return self.compose(cell, profile)["data"]["dataset"].split(MIXTURE)
 
     def target_cells(self, target: str, profile: str) -> list[tuple[str, int, str]]:
         """``(run, shots, dataset)`` of a table or figure in a profile."""

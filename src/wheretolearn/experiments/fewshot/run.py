@@ -5,7 +5,9 @@ A run folder holds ``params.yaml`` (the validated, resolved parameters and seed)
 (everything needed to resume), ``best.pt`` (the best-validation model: *the* model),
 ``ensemble.pt`` where ``train.keep_best`` keeps more than one (the best-validation states of a
 snapshot ensemble), ``metrics.jsonl`` (one line per epoch: loss, accuracy, per-tensor gradient
-sparsity, validation accuracy) and ``summary.json``. Every epoch is a pure function of
+sparsity, validation accuracy), ``summary.json`` and ``timing.json`` (wall seconds of the
+finished epochs, training and validation, summed over the attempts of a resumed run; the only
+output that is not a pure function of the params and seed). Every epoch is a pure function of
 (params, seed, epoch, state at its start), so a killed job restarted on the same folder ends
 with the same weights.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +64,7 @@ def _restore(setup: Setup, folder: RunFolder, first: Path | None) -> dict[str, A
     best = state.get("best")
     if best is None and state["epoch"] > 0:  # a last.pt from before the best state was kept
         best = folder.load("best.pt")
-    kept = {k: state[k] for k in ("init_from", "top") if k in state}  # origin, ensemble
+    kept = {k: state[k] for k in ("init_from", "top", "seconds") if k in state}
     return {"epoch": state["epoch"], "history": state["history"], "best": best, **kept}
 
 
@@ -194,11 +197,12 @@ def train(
         for epoch in range(progress["epoch"], config.train.epochs):
             _train_and_validate(setup, source, seed, epoch, progress)
             _checkpoint(setup, folder, progress)
+        _write_timing(folder, progress, config.train.epochs * config.train.batches_per_epoch)
         return _finish(folder, progress, config.train.epochs)
 
 
 def _train_and_validate(setup: Setup, source: TaskSource, seed: int, epoch: int, progress):
-    cfg = setup.config.train
+    cfg, start = setup.config.train, time.perf_counter()
     record = {"epoch": epoch + 1, **train_epoch(setup, source, seed, epoch)}
     record.update(sparsity_record(setup.rule))
     if (epoch + 1) % cfg.validate_every == 0 or epoch + 1 == cfg.epochs:
@@ -208,6 +212,7 @@ def _train_and_validate(setup: Setup, source: TaskSource, seed: int, epoch: int,
     log.info("epoch %d: %s", epoch + 1, scalars)
     progress["history"].append(record)
     progress["epoch"] = epoch + 1
+    progress["seconds"] = progress.get("seconds", 0.0) + time.perf_counter() - start
 
 
 def _finish(folder: RunFolder, progress: dict[str, Any], epochs: int) -> dict[str, Any]:
@@ -229,6 +234,15 @@ def _finish(folder: RunFolder, progress: dict[str, Any], epochs: int) -> dict[st
         summary["init_from"] = progress["init_from"]
     write_text_atomic(folder.path / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _write_timing(folder: RunFolder, progress: dict[str, Any], iterations: int) -> None:
+    """``timing.json``: training wall seconds, per run and per meta-iteration (validation
+    included), from the progress: a run re-created from ``last.pt`` keeps its time."""
+    seconds = progress.get("seconds", 0.0)
+    timing = {"seconds": seconds, "iterations": iterations,
+              "seconds_per_iteration": seconds / iterations}  # fmt: skip
+    write_text_atomic(folder.path / "timing.json", json.dumps(timing, indent=2))
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
