@@ -74,7 +74,10 @@ class Grid:
     def values(self, cells, key: tuple, columns: list[str]) -> list[str]:
         out = []
         for column in columns:
-            r = cells[(*key, column)]
+            r = cells.get((*key, column))
+            if r is None:  # a row without this column (GEMS: a mixture not tested there)
+                out += ["", ""]
+                continue
             out += [fmt_cell(r["mean"], r["std"]), fmt_cell(r["paper_mean"], r["paper_std"])]
         return out
 

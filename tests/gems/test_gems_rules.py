@@ -118,3 +118,37 @@ def test_mmsup_refuses_a_wrong_number_of_fixed_fractions():
     model, _ = two_layer()
     with pytest.raises(ConfigError, match="method.keep: 3 fractions for 2 layers"):
         rule_for(model, "mmsup", alpha=0.2, hidden=8, keep_init=0.5, keep=[0.1, 0.2, 0.3])
+
+
+def test_mmsup_fixed_fractions_have_nothing_to_meta_learn():
+    model, _ = tiny()
+    rule = rule_for(model, "mmsup", alpha=0.2, hidden=8, keep_init=0.5, keep=[0.5])
+    assert list(rule.parameters()) == []
+
+
+@pytest.mark.parametrize("outer", ["subnet", "all"])
+def test_mmsup_outer_update_reaches_theta_through_the_subnet_only(outer):
+    """Eq. 7 (``outer: subnet``): a task's first-order meta-gradient is the query gradient at
+    phi_1 on the coordinates it adapted and zero elsewhere; ``outer: all`` is MAML's (the query
+    gradient on every coordinate)."""
+    model, data = tiny(tasks=1)
+    rule = rule_for(model, "mmsup", alpha=0.2, hidden=8, keep_init=0.5, keep=[0.5], outer=outer)
+    theta = dict(model.named_parameters())
+    x, y, qx, qy = data.support_x[0], data.support_y[0], data.query_x[0], data.query_y[0]
+    phi = adapt(model, rule, theta, x, y, 1)
+    query = nn.functional.cross_entropy(torch.func.functional_call(model, phi, (qx,)), qy)
+    got = dict(zip(theta, torch.autograd.grad(query, list(theta.values())), strict=True))
+    # by hand: the kept set (as above) and the query gradient at phi_1, detached
+    flat = torch.cat([theta["layer.weight"].detach().flatten(), theta["layer.bias"].detach()])
+    kept = torch.zeros(15, dtype=torch.float64)
+    kept[flat.abs().argsort()[8:]] = 1.0
+    at_phi = {n: t.detach().requires_grad_() for n, t in phi.items()}
+    loss = nn.functional.cross_entropy(torch.func.functional_call(model, at_phi, (qx,)), qy)
+    g = dict(zip(at_phi, torch.autograd.grad(loss, list(at_phi.values())), strict=True))
+    for name, piece in zip(("layer.weight", "layer.bias"), kept.split([12, 3]), strict=True):
+        mask = (
+            piece.view_as(theta[name])
+            if outer == "subnet"
+            else torch.ones_like(piece).view_as(theta[name])
+        )
+        torch.testing.assert_close(got[name], mask * g[name], rtol=0, atol=1e-15)

@@ -16,12 +16,24 @@ at the start every layer is open at rate ``alpha``, i.e. MAML.
 top ``k_l`` of layer l's coordinates by weight magnitude adapt. The kept set is chosen by rank
 (forward: ``rank >= 1 - k``); its backward to ``k`` is a sigmoid of the rank margin
 (temperature ``tau``), straight-through.
+
+MMSUP's outer update (Eq. 7, garbled in the paper: "averages the gradients over tasks for
+``G_i - G'`` and for the shared ``G'``", G_i a task's subnet, G' the coordinates every
+distribution shares) is read as: a task's meta-gradient reaches theta only through its subnet
+G_i, so a coordinate is updated from the tasks that adapted it (all of them for G'), and one no
+task adapted stays (edge-popup's frozen weights, which the paper cites). ``outer: subnet``
+(default) does this: the task's first step starts from ``theta * m + sg(theta) * (1 - m)``,
+the same values, the identity path of theta cut outside the subnet ``m``. The outer loss stays
+the mean over the meta-batch, so the sum over the adapting tasks is divided by the batch size,
+not by their count (Adam's per-coordinate normalisation takes most of that factor out).
+``outer: all`` is MAML's outer update (every coordinate from every task).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -125,6 +137,7 @@ class MMSUPOptions:
     keep_init: Fraction  # the learned fractions' start (the MLP's output bias: logit of it)
     keep: list[Fraction] | None = None  # fixed kept fractions (one, or one per layer): no MLP
     tau: Positive = 0.05  # temperature of the rank margin's sigmoid (the backward to k)
+    outer: Literal["subnet", "all"] = "subnet"  # Eq. 7: theta updated through subnets only
 
     def __post_init__(self) -> None:
         if not 0 < self.keep_init < 1:
@@ -147,14 +160,16 @@ class MMSUP(UpdateRule):
                 f"method.keep: {len(options.keep)} fractions for {count} layers "
                 f"({', '.join(self.layers)}); give one or one per layer"
             )
-        self.scorer = mlp(2 * count, options.hidden, count)
-        with torch.no_grad():
-            self.scorer[2].bias.fill_(math.log(options.keep_init / (1 - options.keep_init)))
+        self.scorer = None  # fixed fractions: nothing to meta-learn
+        if options.keep is None:
+            self.scorer = mlp(2 * count, options.hidden, count)
+            with torch.no_grad():
+                self.scorer[2].bias.fill_(math.log(options.keep_init / (1 - options.keep_init)))
 
     def fractions(self, task: Task | None, like: torch.Tensor) -> torch.Tensor:
         """The kept fraction of every layer for this task."""
         count = len(self.layers)
-        if self.options.keep is not None:
+        if self.scorer is None:
             keep = self.options.keep * (count if len(self.options.keep) == 1 else 1)
             return torch.tensor(keep, dtype=like.dtype, device=like.device)
         if task is None:
@@ -167,8 +182,8 @@ class MMSUP(UpdateRule):
 
     def begin(self, task: Task | None = None) -> Modulation:
         weights = task.theta if task is not None else None
-        first = next(self.parameters())
-        keep = self.fractions(task, first)
+        like = next(iter(weights.values())) if weights else torch.zeros(())
+        keep = self.fractions(task, like)
         out: Modulation = {}
         for i, names in enumerate(self.layers.values()):
             magnitude = torch.cat([_weights(weights, self, n).detach().abs().flatten()
@@ -180,6 +195,16 @@ class MMSUP(UpdateRule):
             for name, piece in zip(names, torch.split(mask, _sizes(self, names)), strict=True):
                 out[name] = self.options.alpha * piece.view(self.shapes[name])
         return out
+
+    def update(self, k: int, phi: Params, grads: Params, modulation: Modulation) -> Params:
+        """The base step; with ``outer: subnet`` the first step starts from theta with its
+        identity path cut outside the task's subnet (module doc: Eq. 7)."""
+        if k == 0 and self.options.outer == "subnet":
+            phi = dict(phi)
+            for name in self.adapted:
+                kept = (modulation[name].detach() != 0).to(phi[name].dtype)
+                phi[name] = phi[name] * kept + phi[name].detach() * (1 - kept)
+        return super().update(k, phi, grads, modulation)
 
 
 def _weights(theta: Params | None, rule: UpdateRule, name: str) -> torch.Tensor:

@@ -82,13 +82,16 @@ def row(reported, table, shots, method, dataset, metric, mean, std, n, by_metric
 Cell = tuple[str, int, str]  # (run, shots, dataset)
 
 
-def seeds(decl: dict[str, Any], profile: str) -> list[int]:
+def seeds(decl: dict[str, Any], profile: str, target: str | None = None) -> list[int]:
     """A declaration's seeds: the profile's (for a figure its ``figure_seeds`` where it has
-    them), or the first ``decl["seeds"]`` of them."""
+    them), or the first ``decl["seeds"]`` of them, or the first ``target_seeds[target]`` of
+    them where the profile gives a count for the target (fewer at smoke scale)."""
     every = params.seeds(profile)
+    section = params.section(profile, FAMILY)
     if decl["kind"] == "figure":
-        every = list(params.section(profile, FAMILY).get("figure_seeds", every))
-    return every[: decl["seeds"]] if "seeds" in decl else every
+        every = list(section.get("figure_seeds", every))
+    every = every[: decl["seeds"]] if "seeds" in decl else every
+    return every[: section.get("target_seeds", {}).get(target, len(every))]
 
 
 def rows(
@@ -100,15 +103,16 @@ def rows(
     seeds: list[int],
 ) -> list[dict[str, Any]]:
     """One row per cell and metric: our mean and std over the table's seeds of the profile,
-    and the paper's value."""
+    and the paper's value; a run prints as its ``labels`` entry where it has one."""
     metrics, out = metrics_of(decl), []
-    many = len(metrics) > 1
+    many, labels = len(metrics) > 1, decl.get("labels", {})
     for run, shots, target in cells:
+        method = labels.get(run, run)
         for metric in metrics:
             files = [result_path(profile, run, shots, s, target, metric) for s in seeds]
             mean, std = summarise([read_value(f, metric) for f in files])
             out.append(
-                row(reported, table, shots, run, target, metric, mean, std, len(files), many)
+                row(reported, table, shots, method, target, metric, mean, std, len(files), many)
             )
     for method in decl.get("reported_only", []):
         for shots in decl["settings"]:

@@ -96,24 +96,54 @@ def phases(run: str, shots: int) -> list[str]:
         chain.insert(0, first)
 
 
+def declared_runs(decl: dict[str, Any]) -> list[str]:
+    """A declaration's runs: its ``runs``, or its mixtures' (GEMS), in order."""
+    if "runs" in decl:
+        return list(decl["runs"])
+    found = [run for _, run, _ in mixture_cells(decl)]
+    return list(dict.fromkeys(found))
+
+
+def mixture_cells(decl: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(method, run, test dataset)`` of every evaluation a GEMS declaration reads: a
+    method's run on each ``tested_on`` dataset; Multi-MAML's (a mapping) the model of the
+    test dataset where it has one, else each of its models."""
+    out = []
+    for mixture in decl["mixtures"].values():
+        for method, runs in mixture["methods"].items():
+            for target in mixture["tested_on"]:
+                if isinstance(runs, str):
+                    out.append((method, runs, target))
+                else:
+                    routed = [runs[target]] if target in runs else list(runs.values())
+                    out += [(method, run, target) for run in routed]
+    return out
+
+
 def target_runs(target: str, decl: dict[str, Any], profile: str) -> list[str]:
     """The runs a table or figure uses in a profile: all it declares, or the subset the
     profile's ``target_runs`` names (a shorter scan at smoke scale), in declared order."""
+    declared = declared_runs(decl)
     subset = params.section(profile, FAMILY).get("target_runs", {}).get(target)
     if subset is None:
-        return list(decl["runs"])
-    unknown = sorted(set(subset) - set(decl["runs"]))
+        return declared
+    unknown = sorted(set(subset) - set(declared))
     if unknown:
         raise ConfigError(
             f"params/profiles/{profile}.yaml: fewshot.target_runs.{target}: {unknown} are not "
-            f"runs of {target}; its runs: {decl['runs']}"
+            f"runs of {target}; its runs: {declared}"
         )
-    return [run for run in decl["runs"] if run in subset]
+    return [run for run in declared if run in subset]
 
 
 def table_cells(decl: dict[str, Any], runs: list[str] | None = None) -> list[tuple[str, int, str]]:
     """``(run, shots, target dataset)`` of every cell a table or figure needs from our runs
     (of ``runs`` only, where given)."""
+    if "mixtures" in decl:
+        pairs = [(run, target) for _, run, target in mixture_cells(decl)]
+        cells = [(run, shots, target) for run, target in dict.fromkeys(pairs)
+                 for shots in decl["settings"]]  # fmt: skip
+        return [c for c in cells if runs is None or c[0] in runs]
     return [
         (run, shots, target)
         for run in (decl["runs"] if runs is None else runs)

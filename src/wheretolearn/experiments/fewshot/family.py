@@ -10,7 +10,7 @@ from wheretolearn.data.config import MIXTURE
 from wheretolearn.experiments import FAMILIES, Family
 from wheretolearn.experiments.fewshot import cells as cells_
 from wheretolearn.experiments.fewshot import compose as compose_
-from wheretolearn.experiments.fewshot import speedup
+from wheretolearn.experiments.fewshot import gems, speedup
 from wheretolearn.paths import layout
 
 
@@ -28,7 +28,7 @@ class FewShot(Family):
     def seeds(self, target: str, profile: str) -> list[int]:
         """The profile's seeds, or the first ``seeds`` of them where the declaration says (the
         paper ran Table 2 and S1 over 3 seeds, the others over 5)."""
-        return cells_.seeds(self.declarations()[target], profile)
+        return cells_.seeds(self.declarations()[target], profile, target)
 
     def first_phase(self, cell: str, seed: int, profile: str) -> str | None:
         first = self.compose(cell, profile)["train"].get("init_from")
@@ -47,7 +47,9 @@ class FewShot(Family):
     def target_cells(self, target: str, profile: str) -> list[tuple[str, int, str]]:
         """``(run, shots, dataset)`` of a table or figure in a profile."""
         decl = self.declarations()[target]
-        return compose_.table_cells(decl, compose_.target_runs(target, decl, profile))
+        cells = compose_.table_cells(decl, compose_.target_runs(target, decl, profile))
+        datasets = params.section(profile, self.name).get("target_datasets", {}).get(target)
+        return [c for c in cells if datasets is None or c[2] in datasets]
 
     def evaluations(self, target: str, profile: str) -> list[Path]:
         """The evaluation files a table or figure reads (root-relative)."""
@@ -81,9 +83,11 @@ class FewShot(Family):
         cells = self.target_cells(table, profile)
         seeds = self.seeds(table, profile)
         decl = self.declarations()[table]
+        runs = {run for run, _, _ in cells}
         if "pairs" in decl:  # gradient sharing's speed-up, from the training logs
-            runs = {run for run, _, _ in cells}
             return speedup.rows(decl, table, profile, seeds, runs)
+        if "mixtures" in decl:  # GEMS: per training mixture and method
+            return gems.rows(decl, table, profile, seeds, cells, self.reported())
         return cells_.rows(
             self.declarations()[table], cells, self.reported(), table, profile, seeds
         )
@@ -94,10 +98,18 @@ class FewShot(Family):
         title = self.declarations()[table]["title"]
         seeds = self.seeds(table, profile)
         intro = [f"Profile **{profile}**: {section['description']}. Seeds: {seeds}."]
-        intro += speedup.INTRO if "pairs" in self.declarations()[table] else cells_.INTRO
+        decl = self.declarations()[table]
+        intro += _intro(decl)
+        grid = tables.Grid(("setting", "method"), "dataset") if "mixtures" in decl else None
         paths = layout().table_files(profile, self.name, table)
-        return tables.write(paths, rows, cells_.grid(rows), f"{table}: {title}", intro,
+        return tables.write(paths, rows, grid or cells_.grid(rows), f"{table}: {title}", intro,
                             f"{title} (profile {profile})")  # fmt: skip
+
+
+def _intro(decl: dict[str, Any]) -> list[str]:
+    if "pairs" in decl:
+        return speedup.INTRO
+    return gems.INTRO if "mixtures" in decl else cells_.INTRO
 
 
 def _relative(path: Path) -> Path:
