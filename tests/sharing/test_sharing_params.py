@@ -65,8 +65,9 @@ def test_a_speedup_target_builds_its_curves_and_reads_training_logs_only():
     assert cited and all(p.name == "metrics.jsonl" for p in cited)
 
 
-def test_real_offline_builds_only_the_speedup_of_the_fewshot_family():
-    assert FEWSHOT.profile_targets("real-offline") == ["gs_speedup", "gs_speedup_curves"]
+def test_real_offline_builds_only_the_speedup_and_gems_table1_of_the_fewshot_family():
+    targets = ["gs_speedup", "gs_speedup_curves", "gems_table1"]
+    assert FEWSHOT.profile_targets("real-offline") == targets
     out = dry("table1", "--config", "profile=real-offline")
     assert out.returncode != 0
     assert "table1: not a target of profile 'real-offline'" in out.stdout + out.stderr

@@ -231,3 +231,25 @@ def test_smoke_table6_end_to_end(smoke_clone):
     sh(first, "snakemake", *targets, "--cores", "all", "--config", "profile=smoke")
     print(f"smoke table6: {time.monotonic() - start:.0f} s")
     check_online_tables(first)
+
+
+@pytest.mark.slow
+def test_smoke_gems_targets(smoke_clone):
+    """GEMS' five tables from the same few-shot DAG (one seed): every method learns on every
+    test distribution (5-way, chance 20%), Multi-MAML's time is the sum of its models', and
+    the paper's values stand beside ours where it has them."""
+    _, first, _ = smoke_clone
+    tables = first / "results/smoke/fewshot/tables"
+    rows = list(csv.DictReader((tables / "gems_table1.csv").open()))
+    accuracy = [r for r in rows if r["metric"] == "accuracy"]
+    assert {r["method"] for r in accuracy} == {"maml", "multi-maml", "bmp", "mmsup"}
+    assert {r["setting"] for r in accuracy} == {"cub+vgg", "cub+fungi"}
+    for row in accuracy:
+        assert float(row["mean"]) > 30.0 and row["paper_mean"], row
+    ratio = {(r["setting"], r["method"]): float(r["mean"]) for r in rows if r["metric"] == "ratio"}
+    assert ratio[("cub+vgg", "multi-maml")] == 1.0
+    assert 0.2 < ratio[("cub+vgg", "maml")] < 1.0  # one run against two of the same budget
+    for name in ("gems_table2", "gems_table3", "gems_table4", "gems_table5"):
+        found = list(csv.DictReader((tables / f"{name}.csv").open()))
+        assert found and all(float(r["mean"]) > 25.0 for r in found), (name, found)
+        assert all(bool(r["paper_mean"]) == (name != "gems_table4") for r in found), name
