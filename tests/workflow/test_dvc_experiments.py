@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -110,3 +112,17 @@ def test_every_stage_params_go_into_the_lock(tmp_path):
     assert set(locked) >= {"datasets-smoke", "family@smoke-fewshot", "family@paper-online"}
     runs = locked["family@smoke-fewshot"]["params"]["params/fewshot/runs.yaml"]
     assert runs["runs"]["sparse-maml"]["1shot"]["eval"]["targets"]["cub"] == 35
+
+
+def test_the_smoke_datasets_stage_prepares_what_it_versions(tmp_path):
+    """``snakemake datasets`` (the datasets-smoke stage's command) prepares exactly the
+    folders the stage versions: all offline (a run a profile leaves out of a table, such as
+    GEMS' Aircraft mixture, brings no dataset in)."""
+    for name in ("Snakefile", "workflow", "params", "profiles"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    out = sh(tmp_path, "snakemake", "datasets", "-n", "--config", "profile=smoke")
+    prepared = set(re.findall(r"wildcards: dataset=([\w-]+)", out))
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["datasets-smoke"]
+    versioned = {next(iter(o)).removeprefix("data/") for o in stage["outs"]}
+    assert prepared == versioned

@@ -145,11 +145,14 @@ def family_runs(name):
 
 
 def all_datasets():
-    """Every prepared dataset the profile's runs read (training and evaluation)."""
+    """Every prepared dataset the profile's runs read (training and evaluation): of the cells
+    its targets need (a profile's subset of a table's runs leaves the others' data out)."""
     names = set()
-    for (name, cell), composed in COMPOSED.items():
-        names.update(family(name).datasets(cell, PROFILE))
-        names.update(composed.get("eval", {}).get("targets", {}))
+    for name in FAMILY_NAMES:
+        for target in profile_targets(name):
+            for cell in family(name).profile_cells(target, PROFILE):
+                names.update(family(name).datasets(cell, PROFILE))
+                names.update(COMPOSED[(name, cell)].get("eval", {}).get("targets", {}))
     return sorted({prepared(n) for n in names})
 
 

@@ -129,6 +129,10 @@ class Family:
         """The cells (runs) a table or figure reads."""
         raise NotImplementedError
 
+    def profile_cells(self, target: str, profile: str) -> list[str]:
+        """The cells a target needs in a profile (fewer where the profile runs a subset)."""
+        return self.cells(target)
+
     def seeds(self, target: str, profile: str) -> list[int]:
         return params.seeds(profile)
 

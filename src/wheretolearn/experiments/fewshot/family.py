@@ -19,11 +19,11 @@ class FewShot(Family):
 
     def cells(self, target: str) -> list[str]:
         """The target's cells, and the first phases they start from (each needs its run)."""
-        decl = self.declarations()[target]
-        found = []
-        for run, shots, _ in compose_.table_cells(decl):
-            found += [compose_.cell(r, shots) for r in compose_.phases(run, shots)]
-        return list(dict.fromkeys(found))
+        return _with_phases(compose_.table_cells(self.declarations()[target]))
+
+    def profile_cells(self, target: str, profile: str) -> list[str]:
+        """The cells of the profile's subset (``target_runs``), with their first phases."""
+        return _with_phases(self.target_cells(target, profile))
 
     def seeds(self, target: str, profile: str) -> list[int]:
         """The profile's seeds, or the first ``seeds`` of them where the declaration says (the
@@ -104,6 +104,13 @@ class FewShot(Family):
         paths = layout().table_files(profile, self.name, table)
         return tables.write(paths, rows, grid or cells_.grid(rows), f"{table}: {title}", intro,
                             f"{title} (profile {profile})")  # fmt: skip
+
+
+def _with_phases(cells) -> list[str]:
+    found = []
+    for run, shots, _ in cells:
+        found += [compose_.cell(r, shots) for r in compose_.phases(run, shots)]
+    return list(dict.fromkeys(found))
 
 
 def _intro(decl: dict[str, Any]) -> list[str]:
