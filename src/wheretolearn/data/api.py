@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wheretolearn.data import registry, store
+from wheretolearn.data.config import MIXTURE
 from wheretolearn.data.episodes import (
     ClassPool,
     EpisodeLoader,
@@ -107,8 +108,7 @@ def episode_loader(
     pixels in [0, 1]. Raises DatasetError if the dataset is not prepared under ``root`` (unless
     ``download``, which prepares it first: mirror, then network).
     """
-    parts = name.split("+")
-    if len(parts) > 1:
+    if MIXTURE in name:
         raise DatasetError(f"{name!r} is a mixture: use mixture_loader")
     episodes = _episodes(name, split, root, download, ways, shots, queries, image_size,
                          normalisation)  # fmt: skip
@@ -147,7 +147,8 @@ def mixture_loader(
     (``normalisation`` None: each dataset's default). Batch i is a pure function of the
     arguments and i. The datasets must share channels and image size (``image_size`` resizes
     them all)."""
-    shapes = {n: (describe(n).channels, image_size or describe(n).image_size) for n in names}
+    infos = {n: describe(n) for n in names}
+    shapes = {n: (i.channels, image_size or i.image_size) for n, i in infos.items()}
     if len(set(shapes.values())) > 1:
         raise DatasetError(
             f"a mixture's datasets must share channels and image size; got {shapes}: set "

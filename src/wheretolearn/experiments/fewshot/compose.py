@@ -104,20 +104,29 @@ def declared_runs(decl: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def method_runs(runs: str | dict[str, str]) -> list[str]:
+    """A GEMS method's runs: one, or Multi-MAML's (a mapping dataset -> run)."""
+    return [runs] if isinstance(runs, str) else list(runs.values())
+
+
+def routed(runs: str | dict[str, str], target: str) -> list[str]:
+    """The runs whose evaluation on ``target`` a method's cell reads: its run; Multi-MAML's
+    model of ``target`` where it has one, else each of its models."""
+    if isinstance(runs, dict) and target in runs:
+        return [runs[target]]
+    return method_runs(runs)
+
+
 def mixture_cells(decl: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """``(method, run, test dataset)`` of every evaluation a GEMS declaration reads: a
-    method's run on each ``tested_on`` dataset; Multi-MAML's (a mapping) the model of the
-    test dataset where it has one, else each of its models."""
-    out = []
-    for mixture in decl["mixtures"].values():
-        for method, runs in mixture["methods"].items():
-            for target in mixture["tested_on"]:
-                if isinstance(runs, str):
-                    out.append((method, runs, target))
-                else:
-                    routed = [runs[target]] if target in runs else list(runs.values())
-                    out += [(method, run, target) for run in routed]
-    return out
+    """``(method, run, test dataset)`` of every evaluation a GEMS declaration reads (each
+    method on each ``tested_on`` dataset, :func:`routed`)."""
+    return [
+        (method, run, target)
+        for mixture in decl["mixtures"].values()
+        for method, runs in mixture["methods"].items()
+        for target in mixture["tested_on"]
+        for run in routed(runs, target)
+    ]
 
 
 def target_runs(target: str, decl: dict[str, Any], profile: str) -> list[str]:

@@ -88,17 +88,15 @@ class FewShot(Family):
             return speedup.rows(decl, table, profile, seeds, runs)
         if "mixtures" in decl:  # GEMS: per training mixture and method
             return gems.rows(decl, table, profile, seeds, cells, self.reported())
-        return cells_.rows(
-            self.declarations()[table], cells, self.reported(), table, profile, seeds
-        )
+        return cells_.rows(decl, cells, self.reported(), table, profile, seeds)
 
     def write_table(self, table: str, profile: str) -> list[Path]:
         rows = self.rows(table, profile)
         section = params.section(profile, self.name)
-        title = self.declarations()[table]["title"]
+        decl = self.declarations()[table]
+        title = decl["title"]
         seeds = self.seeds(table, profile)
         intro = [f"Profile **{profile}**: {section['description']}. Seeds: {seeds}."]
-        decl = self.declarations()[table]
         intro += _intro(decl)
         grid = tables.Grid(("setting", "method"), "dataset") if "mixtures" in decl else None
         paths = layout().table_files(profile, self.name, table)

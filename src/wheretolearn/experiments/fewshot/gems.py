@@ -18,7 +18,7 @@ from typing import Any
 
 from wheretolearn.errors import UserError
 from wheretolearn.experiments.fewshot.cells import eval_file, read_value
-from wheretolearn.experiments.fewshot.compose import FAMILY, cell
+from wheretolearn.experiments.fewshot.compose import FAMILY, cell, method_runs, routed
 from wheretolearn.paths import layout
 from wheretolearn.tables import summarise
 
@@ -44,16 +44,13 @@ def seconds(profile: str, run: str, shots: int, seed: int) -> float:
 
 def accuracy(profile: str, runs, target: str, shots: int, seed: int) -> float:
     """A method's accuracy (%) on ``target``: its run's, or Multi-MAML's (module doc)."""
-    if isinstance(runs, str):
-        return read_value(eval_file(profile, runs, shots, seed, target), "accuracy")
-    routed = [runs[target]] if target in runs else list(runs.values())
-    values = [read_value(eval_file(profile, r, shots, seed, target), "accuracy") for r in routed]
+    values = [read_value(eval_file(profile, r, shots, seed, target), "accuracy")
+              for r in routed(runs, target)]  # fmt: skip
     return sum(values) / len(values)
 
 
 def cost(profile: str, runs, shots: int, seed: int) -> float:
-    names = [runs] if isinstance(runs, str) else list(runs.values())
-    return sum(seconds(profile, r, shots, seed) for r in names)
+    return sum(seconds(profile, r, shots, seed) for r in method_runs(runs))
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ def rows(decl, table: str, profile: str, seeds: list[int], cells, reported) -> l
     out: list[dict[str, Any]] = []
     timing: list[dict[str, Any]] = []  # after every accuracy: the printed columns' order
     for label, mixture in decl["mixtures"].items():
-        methods = {m: r for m, r in mixture["methods"].items() if _within(r, runs)}
+        methods = {m: r for m, r in mixture["methods"].items() if set(method_runs(r)) <= runs}
         if not any(isinstance(r, str) for r in methods.values()):
             continue  # none of the runs trained on this mixture is in the profile
         for method, names in methods.items():
@@ -100,11 +97,6 @@ def rows(decl, table: str, profile: str, seeds: list[int], cells, reported) -> l
                 timing += [t.row(label, method, TIME, "seconds", times),
                            t.row(label, method, RATIO, "ratio", ratios)]  # fmt: skip
     return out + timing
-
-
-def _within(runs, subset) -> bool:
-    names = [runs] if isinstance(runs, str) else list(runs.values())
-    return all(r in subset for r in names)
 
 
 def _paper_ratio(paper: dict, method: str, label: str) -> tuple[float | None, None]:
