@@ -23,6 +23,16 @@ def test_same_seed_same_stream_and_any_step_alone_equals_the_sequence():
     assert any(not torch.equal(a.batch(t).x, other.batch(t).x) for t in range(len(a)))
 
 
+def test_a_shorter_stream_is_the_first_steps_of_the_full_one():
+    """The real-offline profile cuts the stream's length only: its steps are the paper-length
+    stream's first steps, batch for batch."""
+    short, full = stream(steps=40, p=0.9, seed=3), stream(steps=400, p=0.9, seed=3)
+    for t in range(len(short)):
+        a, b = short.batch(t), full.batch(t)
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+        assert (a.mode, a.switched) == (b.mode, b.switched)
+
+
 def test_a_batch_is_ways_by_shots_with_labels_fixed_within_a_task():
     s = stream(steps=30, p=0.8, seed=1)
     first = s.batch(0)

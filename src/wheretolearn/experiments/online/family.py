@@ -26,6 +26,11 @@ class Online(Family):
     def datasets(self, cell: str, profile: str) -> list[str]:
         return compose_.datasets(self.compose(cell, profile))
 
+    def seeds(self, target: str, profile: str) -> list[int]:
+        """The section's own ``seeds`` where it gives them (a long stream that affords fewer
+        seeds than the profile's other families), else the profile's."""
+        return params.section(profile, self.name).get("seeds") or params.seeds(profile)
+
     def cited(self, target: str, profile: str) -> list[Path]:
         """A table reads the runs' summaries; a figure their sparsity traces too."""
         files = (
