@@ -86,12 +86,13 @@ def _coerce_union(options: tuple, value: Any, path: str, name: str) -> Any:
     if value is not None and type(None) in options and len(options) == 2:
         (inner,) = [o for o in options if o is not type(None)]
         return _coerce(inner, value, path)  # an optional value: its own error, bounds too
+    errors = []
     for option in options:
         try:
             return _coerce(option, value, path)
-        except ConfigError:
-            continue
-    raise ConfigError(f"{path}: {value!r} is not a {name}")
+        except ConfigError as err:
+            errors.append(f"as {_type_name(option)}: {err}")
+    raise ConfigError(f"{path}: {value!r} is not a {name} ({'; '.join(errors)})")
 
 
 def _coerce_container(origin: type, args: tuple, value: Any, path: str) -> Any:

@@ -100,8 +100,10 @@ def test_notes_carry_every_choice_of_the_loop():
 
 def test_the_learner_section_is_online_options_plus_adapt_batchnorm():
     ours = {f.name for f in dataclasses.fields(LearnerConfig)}
-    assert ours == {f.name for f in dataclasses.fields(OnlineOptions)} | {"adapt_batchnorm"}
-    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(LearnerConfig))
+    assert ours == {f.name for f in dataclasses.fields(OnlineOptions)} | {"adapt_batchnorm", "name"}
+    # every setting is required; only the loop's name defaults (C-MAML, unrecorded)
+    required = [f for f in dataclasses.fields(LearnerConfig) if f.name != "name"]
+    assert all(f.default is dataclasses.MISSING for f in required)
 
 
 @pytest.fixture

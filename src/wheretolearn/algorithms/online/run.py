@@ -8,9 +8,10 @@ function of ``(seed, step)``. A run killed after a checkpoint and resumed from i
 interrupted.
 
 A learner is anything with ``observe(x, y) -> StepRecord``, ``state()``/``load_state()``,
-``model`` and ``rule`` (:class:`~wheretolearn.algorithms.online.learner.OnlineCMAML`; the
-baselines, online Adam, fine-tuning, a pre-trained MAML that never retrains, fit the same
-protocol). Images enter in the device plan's memory format (channels-last on CPU).
+``model`` and ``rule`` (:class:`~wheretolearn.algorithms.online.learner.OnlineCMAML`, and
+:class:`~wheretolearn.algorithms.online.baselines.OnlineSupervised`, online Adam, whose
+``rule`` is None: no sparsity trace). Images enter in the device plan's memory format
+(channels-last on CPU).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def run_online(
         record = learner.observe(x, batch.y.to(like.device))
         metrics.record(batch.mode, record.accuracy, switched=batch.switched,
                        detected=record.detected)  # fmt: skip
-        if log_every and (t + 1) % log_every == 0:
+        if log_every and learner.rule is not None and (t + 1) % log_every == 0:
             trace.append({"step": t + 1, **sparsity_record(learner.rule)})
         if on_step is not None:
             on_step(batch, record)

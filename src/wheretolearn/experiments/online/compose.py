@@ -46,6 +46,20 @@ def _apply_pools(stream: dict[str, Any], pools: dict[str, Any]) -> None:
         modes[mode]["sources"] = copy.deepcopy(sources)
 
 
+def _own_learner(composed: dict, entry: dict, name: str, section: dict) -> None:
+    """A run whose learner names another loop than C-MAML (``learner.name``, a baseline)
+    has that learner alone: the base's and the setting's C-MAML keys are not its keys, and of
+    the profile's learner budget only the keys it has apply."""
+    own = params.deep_merge(entry.get("all", {}).get("learner", {}),
+                            entry.get(name, {}).get("learner", {}))  # fmt: skip
+    if own.get("name", "c-maml") == "c-maml":
+        return
+    per_setting = section.get("settings", {}).get(name, {})
+    budget = params.deep_merge(section.get("override", {}).get("learner", {}),
+                               per_setting.get("learner", {}))  # fmt: skip
+    composed["learner"] = {**own, **{k: v for k, v in budget.items() if k in own}}
+
+
 def compose(cell_id: str, profile: str) -> dict[str, Any]:
     """The validated parameter mapping of one online run in one setting of a profile."""
     run, name = split(cell_id)
@@ -61,6 +75,7 @@ def compose(cell_id: str, profile: str) -> dict[str, Any]:
             section.get("settings", {}).get(name, {}),
         ]
     )
+    _own_learner(composed, entry, name, section)
     _apply_pools(composed.get("stream", {}), section.get("pools", {}))
     composed = {k: composed[k] for k in (*SECTIONS, "notes") if k in composed}
     try:

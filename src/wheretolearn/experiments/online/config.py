@@ -3,8 +3,10 @@ stream, validated once and recorded in full (a value the paper or the authors' c
 no default here: a params file that omits it is refused, naming the key).
 
 ``learner`` holds :class:`wheretolearn.algorithms.online.learner.OnlineOptions`' fields (all
-required) and ``adapt_batchnorm``; the two are kept in step by a test. Validation imports no
-torch beyond the rules' options.
+required) and ``adapt_batchnorm``; the two are kept in step by a test. A learner named
+``online-adam`` (:class:`SupervisedConfig`) is the baseline without meta-learning
+(:class:`wheretolearn.algorithms.online.baselines.OnlineSupervised`): no update rule, no meta
+optimiser. Validation imports no torch beyond the rules' options.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from wheretolearn.validate import (
     Ways,
     from_dict,
     record,
+    when_set,
 )
 
 
@@ -73,10 +76,21 @@ class LearnerConfig:
     um_lambda: NonNegative | None  # UM weight 1 - exp(-lambda L); null: off
     gate_theta: bool  # zero theta's meta-gradient where the rule's step is 0
     adapt_batchnorm: bool  # adapt BatchNorm affines in the inner loop too
+    name: Literal["c-maml"] = when_set("c-maml")
 
     def options(self) -> dict[str, Any]:
         """The ``OnlineOptions`` keyword arguments."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "adapt_batchnorm"}
+        skip = ("adapt_batchnorm", "name")
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisedConfig:
+    """Online Adam (the C-MAML authors' ``online_sgd``): theta itself predicts each batch,
+    then takes ``steps`` steps of ``train.theta_optimizer`` on it; no rule, no detector."""
+
+    name: Literal["online-adam"]
+    steps: Count  # optimiser steps per batch (the authors' one)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,14 +124,25 @@ class OnlineTrainConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OnlineConfig:
-    """One online run: an update rule (``method``) inside C-MAML (``learner``)."""
+    """One online run: an update rule (``method``) inside C-MAML (``learner``), or a
+    baseline learner without a rule (``method`` null)."""
 
-    method: dict[str, Any]  # the update rule, as in the other families (name + options)
-    learner: LearnerConfig
+    method: dict[str, Any] | None  # the update rule, as in the other families (name + options)
+    learner: LearnerConfig | SupervisedConfig
     stream: OnlineStreamConfig
     model: OnlineModelConfig
     train: OnlineTrainConfig
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.learner, SupervisedConfig):
+            if self.method is not None or self.train.meta_optimizer is not None:
+                raise ConfigError(
+                    f"learner {self.learner.name}: no update rule and no meta-parameters; set "
+                    "method and train.meta_optimizer null"
+                )
+        elif self.method is None:
+            raise ConfigError("method: C-MAML needs an update rule ({name: ..., options})")
 
     def to_dict(self) -> dict[str, Any]:
         """What the run records and is identified by (``when_set`` fields only when set)."""
@@ -130,6 +155,8 @@ def parse(data: dict[str, Any]) -> OnlineConfig:
     from wheretolearn.validate import resolved
 
     config = from_dict(OnlineConfig, data)
+    if config.method is None:
+        return config
     return dataclasses.replace(
         config, method=resolved(config.method, method_options(config.method))
     )

@@ -22,12 +22,18 @@ import torch
 
 from wheretolearn.algorithms.engine import resolve_device
 from wheretolearn.algorithms.online import online_rule
+from wheretolearn.algorithms.online.baselines import OnlineSupervised
 from wheretolearn.algorithms.online.learner import OnlineCMAML, OnlineOptions
 from wheretolearn.algorithms.online.run import run_online
 from wheretolearn.algorithms.online.stream import OnlineStream
 from wheretolearn.algorithms.rules.base import sparsity_record
 from wheretolearn.errors import ConfigError
-from wheretolearn.experiments.online.config import OnlineConfig, OptimizerConfig, parse
+from wheretolearn.experiments.online.config import (
+    OnlineConfig,
+    OptimizerConfig,
+    SupervisedConfig,
+    parse,
+)
 from wheretolearn.files import write_text_atomic
 from wheretolearn.models.conv4 import Conv4
 from wheretolearn.run_folder import RunFolder
@@ -66,7 +72,7 @@ def _optimizer(spec: OptimizerConfig | None, tensors: list, what: str, rule: str
     return None if spec is None else OPTIMIZERS[spec.name](tensors, lr=spec.lr)
 
 
-def build(config: OnlineConfig, stream: OnlineStream, seed: int) -> OnlineCMAML:
+def build(config: OnlineConfig, stream: OnlineStream, seed: int) -> OnlineCMAML | OnlineSupervised:
     """Model, rule, optimisers and learner of a run, initialised from ``seed`` alone."""
     torch.manual_seed(derive_seed(seed, "init"))
     dtype, device = getattr(torch, config.train.dtype), resolve_device(config.train.device)
@@ -74,6 +80,10 @@ def build(config: OnlineConfig, stream: OnlineStream, seed: int) -> OnlineCMAML:
     m = config.model
     model = Conv4(channels, stream.ways, size, hidden=m.hidden, bias=m.bias, transductive=True)
     model = model.to(device=device, dtype=dtype)
+    if isinstance(config.learner, SupervisedConfig):
+        theta_opt = _optimizer(config.train.theta_optimizer, list(model.parameters()),
+                               "theta_optimizer", config.learner.name)  # fmt: skip
+        return OnlineSupervised(model, theta_opt, config.learner.steps)
     rule = online_rule(config.method, model, adapt_batchnorm=config.learner.adapt_batchnorm)
     rule = rule.to(device=device, dtype=dtype)
     name = config.method["name"]
@@ -90,17 +100,20 @@ def hyperparameters(config: OnlineConfig) -> dict[str, float | None]:
     C-MAML's initial step sizes; none for sparse-ReLU) and gamma_m (the meta-parameters'
     learning rate; none without meta-parameters)."""
     meta = config.train.meta_optimizer
-    return {"alpha_0": config.method.get("alpha"), "gamma_m": None if meta is None else meta.lr}
+    alpha = None if config.method is None else config.method.get("alpha")
+    return {"alpha_0": alpha, "gamma_m": None if meta is None else meta.lr}
 
 
 def summarise(out: dict[str, Any], learner, config: OnlineConfig, stream, seed: int,
               wall: float) -> dict[str, Any]:  # fmt: skip
-    end = sparsity_record(learner.rule)
+    rule = learner.rule  # None: a baseline without an update rule, nothing to be sparse
+    end = sparsity_record(rule) if rule is not None else {"sparsity_per_tensor": None,
+                                                          "sparsity": None}  # fmt: skip
     return {
         **out["metrics"],
         "hyperparameters": hyperparameters(config),
         "sparsity": {"final": end["sparsity_per_tensor"], "final_overall": end["sparsity"]},
-        "parameters": sparsity_shapes(learner.rule),
+        "parameters": sparsity_shapes(rule) if rule is not None else {},
         "stream": stream.describe(),
         "wall_s": wall,
         "seed": seed,
