@@ -1,11 +1,16 @@
 """Online Adam (the authors' online_sgd): theta predicts the batch first, then learns it; no
-detector, no buffer, no rule; it learns a stream; a kill mid-stream resumes bit for bit."""
+detector, no buffer, no rule; it learns a stream; a kill mid-stream resumes bit for bit.
+Fine-tuning: MAML pre-training on tasks of one pool (disjoint support and query, seeded, the
+query loss falls), then online Adam; a resumed run does not pre-train again."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
-from online_fixtures import SIZE, stream
+import yaml
+from online_fixtures import SIZE, mode, stream
 from torch.func import functional_call
 from torch.nn import functional as F
 
@@ -92,3 +97,76 @@ def test_the_baseline_learner_refuses_a_rule_and_c_maml_needs_one(tmp_path):
         parse({**cmaml, "method": None})
     with pytest.raises(ConfigError, match="missing key learner.steps"):
         parse({**data, "learner": {"name": "online-adam"}})
+
+
+def pretrain_options(**kw):
+    from wheretolearn.algorithms.online.pretrain import PretrainOptions
+
+    base = dict(meta_batches=60, tasks=2, ways=10, shots=3, queries=3, inner_steps=1, alpha=0.3,
+                first_order=True, lr=0.01)  # fmt: skip
+    return PretrainOptions(**{**base, **kw})
+
+
+def test_a_pretraining_task_has_disjoint_support_and_query_of_distinct_classes():
+    from wheretolearn.algorithms.online.pretrain import pretrain_task
+
+    pool = mode("pool", 14, 6, 1.0, seed=5)
+    gen = torch.Generator().manual_seed(0)
+    (sx, sy), (qx, qy) = pretrain_task(pool, pretrain_options(), gen)
+    assert sx.shape == (30, 1, SIZE, SIZE) and qx.shape == (30, 1, SIZE, SIZE)
+    assert sy.tolist() == [j for j in range(10) for _ in range(3)]
+    assert qy.tolist() == [j for j in range(10) for _ in range(3)]
+    flat = lambda x: {tuple(row.tolist()) for row in x.flatten(1)}  # noqa: E731
+    assert not flat(sx) & flat(qx)  # no image is both support and query
+    with pytest.raises(ValueError, match="fewer than shots \\+ queries = 8"):
+        pretrain_task(pool, pretrain_options(queries=5), gen)
+
+
+def test_pretraining_lowers_the_query_loss_and_is_seeded():
+    from wheretolearn.algorithms.online.pretrain import pretrain
+
+    pool = mode("pool", 14, 6, 1.0, seed=5)
+    theta = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = Conv4(1, 10, SIZE, hidden=16)
+        losses = pretrain(model, pool, pretrain_options(), seed=1)
+        theta.append([p.detach().clone() for p in model.parameters()])
+    # chance is ln 10 = 2.3; 60 meta-batches of one-step MAML reach about 0.5 on these classes
+    assert sum(losses[:10]) / 10 > 1.8 and sum(losses[-10:]) / 10 < 1.0
+    assert all(torch.equal(a, b) for a, b in zip(*theta, strict=True))
+
+
+def test_a_fine_tuning_run_pretrains_once_and_resumes_after_a_kill(tmp_path, monkeypatch):
+    from test_online_cli import fake_pool, result, tiny_params, train
+
+    from wheretolearn.algorithms.online import pretrain as pretraining
+    from wheretolearn.data import online as online_data
+    from wheretolearn.experiments.online import run as online_run
+
+    monkeypatch.setattr(online_data, "load_pool", fake_pool)
+    path = tiny_params(tmp_path, "fine-tuning/p0.98")
+    params = yaml.safe_load(path.read_text())
+    params["learner"] = {**{k: params["learner"][k] for k in ("name", "steps", "pretrain")}}
+    params["learner"]["pretrain"].update(shots=1, queries=1, meta_batches=5)  # 3 images a class
+    path.write_text(yaml.safe_dump(params))
+    assert train(path, tmp_path / "full") == 0
+    full = result(tmp_path / "full")
+    assert full["pretrain"]["classes"] == 12 and full["hyperparameters"]["alpha_0"] is None
+    assert len(json.loads((tmp_path / "full/pretrain.json").read_text())["losses"]) == 5
+
+    write, calls = online_run._write_trace, []
+
+    def killed_after_the_second_checkpoint(folder, entries):
+        write(folder, entries)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(online_run, "_write_trace", killed_after_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(path, tmp_path / "cut")
+    monkeypatch.setattr(online_run, "_write_trace", write)
+    monkeypatch.setattr(pretraining, "pretrain", None)  # a resumed run does not pre-train again
+    assert train(path, tmp_path / "cut") == 0
+    assert result(tmp_path / "cut") == full

@@ -28,7 +28,7 @@ TENSORS = {  # a conv4-4's adapted tensors and their sizes
     "classifier.weight": 40,
     "classifier.bias": 10,
 }
-ROWS = ["fine-tuning", "maml", "anil", "bgd", "metacog", "metabgd"]
+ROWS = ["maml", "anil", "bgd", "metacog", "metabgd"]
 
 
 @pytest.fixture
@@ -91,15 +91,17 @@ def test_table6_has_ours_beside_the_paper_and_the_reported_only_baselines(projec
     paths = ONLINE.write_table("table6", "smoke")
     rows = rows_of(paths[0])
     assert {(r["method"], r["setting"]) for r in rows} == {
-        (m, s) for m in ["online-adam", "c-maml", "sparse-c-maml", "sparse-relu-c-maml", *ROWS]
+        (m, s)
+        for m in ["online-adam", "fine-tuning", "c-maml", "sparse-c-maml", "sparse-relu-c-maml",
+                  *ROWS]
         for s in ("p = 0.98", "p = 0.9")
     }  # fmt: skip
     ours = {(r["method"], r["setting"]): r for r in rows}
     sparse = ours[("sparse-c-maml", "p = 0.98")]
-    # run index 3: omniglot 93, fashion 60 + seed
-    assert float(sparse["mean"]) == pytest.approx(0.5 * 93 + 0.25 * (80 + 60.5))
+    # run index 4: omniglot 94, fashion 60 + seed
+    assert float(sparse["mean"]) == pytest.approx(0.5 * 94 + 0.25 * (80 + 60.5))
     adam = ours[("online-adam", "p = 0.9")]  # a baseline we run: ours beside the paper's
-    assert float(adam["mean"]) == pytest.approx(0.5 * 92 + 0.25 * (80 + 60.5))
+    assert float(adam["mean"]) == pytest.approx(0.5 * 93 + 0.25 * (80 + 60.5))
     assert adam["n_seeds"] == "2" and float(adam["paper_mean"]) == 23.8
     assert sparse["n_seeds"] == "2" and float(sparse["paper_mean"]) == 94.2
     assert float(ours[("sparse-relu-c-maml", "p = 0.9")]["paper_mean"]) == 86.1
@@ -185,13 +187,13 @@ def test_every_online_target_resolves_in_a_dry_run(tmp_path):
     result = snakemake(tmp_path, "table6", "-n", "--config", "profile=smoke")
     assert result.returncode == 0, result.stdout + result.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
-    assert (counts["compose"], counts["train"], counts["table"]) == ("8", "16", "1")
+    assert (counts["compose"], counts["train"], counts["table"]) == ("10", "20", "1")
     assert "results/smoke/online/runs/sparse-c-maml/p0.98/seed1/summary.json" in result.stdout
     every = snakemake(tmp_path, "online_tables", "-n", "--config", "profile=real-offline")
     assert every.returncode == 0, every.stdout + every.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", every.stdout, flags=re.M))
-    # 5 runs (4 C-MAML variants, online Adam) x 2 settings x the profile's 2 online seeds
-    assert (counts["train"], counts["table"], counts["figure"]) == ("20", "3", "1")
+    # 6 runs (4 C-MAML variants, online Adam, fine-tuning) x 2 settings x 2 online seeds
+    assert (counts["train"], counts["table"], counts["figure"]) == ("24", "3", "1")
 
 
 def test_a_mode_a_short_stream_never_visited_counts_no_seed(project):

@@ -130,10 +130,7 @@ class OnlineStream:
         for c in task.classes:
             members = self.members[task.mode][c]
             picks.append(members[torch.randint(len(members), (self.shots,), generator=gen)])
-        images = mode.images[torch.cat(picks)]
-        x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
-        if mode.scale != 1.0:
-            x = x * mode.scale
+        x = pixels(mode, torch.cat(picks))
         y = torch.arange(self.ways).repeat_interleave(self.shots)
         return StreamBatch(step, x, y, mode.name, bool(self.switches[step]))
 
@@ -148,6 +145,13 @@ class OnlineStream:
                 for m, w, c in zip(self.modes, self.weights, self.classes, strict=True)
             ],
         }  # fmt: skip
+
+
+def pixels(mode: Mode, index: torch.Tensor) -> torch.Tensor:
+    """The mode's images at ``index`` as floats: uint8 / 255, times the mode's scale."""
+    images = mode.images[index]
+    x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+    return x * mode.scale if mode.scale != 1.0 else x
 
 
 def _generator(*parts: Any) -> torch.Generator:

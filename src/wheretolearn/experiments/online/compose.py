@@ -5,7 +5,9 @@ A run in a setting (a switch probability p) is composed, in order, from
 run's entry for that setting (a run ``from`` another is that run's entry with its own merged
 over it), then the profile's ``online`` section, which changes data and budget only: ``pools``
 replaces a mode's registry sources, ``override`` and ``settings`` set stream, model, learner
-and train keys. Notes are joined, not replaced. A cell is ``<run>/<setting>`` (``c-maml/p0.98``).
+and train keys (of the learner, only the keys the run's learner has: a baseline that names
+its own learner has none of C-MAML's). Notes are joined, not replaced. A cell is
+``<run>/<setting>`` (``c-maml/p0.98``).
 """
 
 from __future__ import annotations
@@ -46,18 +48,31 @@ def _apply_pools(stream: dict[str, Any], pools: dict[str, Any]) -> None:
         modes[mode]["sources"] = copy.deepcopy(sources)
 
 
-def _own_learner(composed: dict, entry: dict, name: str, section: dict) -> None:
-    """A run whose learner names another loop than C-MAML (``learner.name``, a baseline)
-    has that learner alone: the base's and the setting's C-MAML keys are not its keys, and of
-    the profile's learner budget only the keys it has apply."""
+def _learner(entry: dict, name: str, section: dict) -> dict[str, Any]:
+    """The run's learner: C-MAML's (the base's, the setting's and the run's keys), or a
+    baseline's that the run names (``learner.name``: its own keys alone). The profile's
+    learner budget sets only the keys that learner has (a pre-training budget leaves C-MAML
+    alone, C-MAML's inner steps leave online Adam alone)."""
     own = params.deep_merge(entry.get("all", {}).get("learner", {}),
                             entry.get(name, {}).get("learner", {}))  # fmt: skip
     if own.get("name", "c-maml") == "c-maml":
-        return
+        shared = params.deep_merge(spec()["base"].get("learner", {}),
+                                   setting(name)["params"].get("learner", {}))  # fmt: skip
+        own = params.deep_merge(shared, own)
     per_setting = section.get("settings", {}).get(name, {})
     budget = params.deep_merge(section.get("override", {}).get("learner", {}),
                                per_setting.get("learner", {}))  # fmt: skip
-    composed["learner"] = {**own, **{k: v for k, v in budget.items() if k in own}}
+    return params.deep_merge(own, _present(budget, own))
+
+
+def _present(budget: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``budget`` that ``into`` has, mapping by mapping."""
+    out = {}
+    for key, value in budget.items():
+        if key in into:
+            both = isinstance(value, dict) and isinstance(into[key], dict)
+            out[key] = _present(value, into[key]) if both else value
+    return out
 
 
 def compose(cell_id: str, profile: str) -> dict[str, Any]:
@@ -75,7 +90,7 @@ def compose(cell_id: str, profile: str) -> dict[str, Any]:
             section.get("settings", {}).get(name, {}),
         ]
     )
-    _own_learner(composed, entry, name, section)
+    composed["learner"] = _learner(entry, name, section)
     _apply_pools(composed.get("stream", {}), section.get("pools", {}))
     composed = {k: composed[k] for k in (*SECTIONS, "notes") if k in composed}
     try:

@@ -91,6 +91,25 @@ class SupervisedConfig:
 
     name: Literal["online-adam"]
     steps: Count  # optimiser steps per batch (the authors' one)
+    pretrain: PretrainConfig | None = when_set(None)  # fine-tuning: theta pre-trained first
+
+
+@dataclass(frozen=True, kw_only=True)
+class PretrainConfig:
+    """MAML pre-training of theta on tasks of one pool: the stream's ``mode``'s sources of
+    split ``split`` (:class:`wheretolearn.algorithms.online.pretrain.PretrainOptions`' other
+    fields; ways are the stream's)."""
+
+    mode: str
+    split: str
+    meta_batches: Count
+    tasks: Count
+    shots: Count
+    queries: Count
+    inner_steps: Count
+    alpha: Positive
+    first_order: bool
+    lr: Positive
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +154,13 @@ class OnlineConfig:
     notes: str = ""
 
     def __post_init__(self) -> None:
+        pre = getattr(self.learner, "pretrain", None)
+        if pre is not None and pre.mode not in self.stream.modes:
+            raise ConfigError(f"learner.pretrain.mode: {pre.mode!r} is not a stream mode "
+                              f"({', '.join(self.stream.modes)})")  # fmt: skip
+        if pre is not None and pre.split not in [s for _, s in self.stream.modes[pre.mode].sources]:
+            raise ConfigError(f"learner.pretrain.split: mode {pre.mode} has no {pre.split!r} "
+                              "source")  # fmt: skip
         if isinstance(self.learner, SupervisedConfig):
             if self.method is not None or self.train.meta_optimizer is not None:
                 raise ConfigError(

@@ -12,6 +12,7 @@ detector's precision and recall; Table S9's hyperparameters; the final sparsity;
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -61,6 +62,33 @@ def build_stream(config: OnlineConfig, seed: int, root=None) -> OnlineStream:
     ]
     s = config.stream
     return OnlineStream(modes, p=s.p, steps=s.steps, seed=seed, ways=s.ways, shots=s.shots)
+
+
+def build_pretrain_pool(config: OnlineConfig, root=None):
+    """The pre-training pool of a fine-tuning run (None without pre-training): the sources of
+    ``learner.pretrain.split`` in the stream's ``learner.pretrain.mode``."""
+    from wheretolearn.data.online import load_mode
+
+    pre = getattr(config.learner, "pretrain", None)
+    if pre is None:
+        return None
+    mode = config.stream.modes[pre.mode]
+    sources = [tuple(s) for s in mode.sources if s[1] == pre.split]
+    return load_mode(pre.mode, sources, weight=1.0, labels=mode.labels, root=root,
+                     scale=mode.scale)  # fmt: skip
+
+
+def _pretrain(config: OnlineConfig, learner, pool, seed: int) -> dict[str, Any]:
+    from wheretolearn.algorithms.online.pretrain import PretrainOptions, pretrain
+
+    pre = config.learner.pretrain
+    fields = {k: v for k, v in dataclasses.asdict(pre).items() if k not in ("mode", "split")}
+    options = PretrainOptions(ways=config.stream.ways, **fields)
+    losses = pretrain(learner.model, pool, options, seed)
+    log.info("pre-trained on %s (%d classes): query loss %.3f -> %.3f", pre.mode,
+             len(torch.unique(pool.labels)), losses[0], losses[-1])  # fmt: skip
+    return {"classes": len(torch.unique(pool.labels)), "first_loss": losses[0],
+            "last_loss": losses[-1], "losses": losses}  # fmt: skip
 
 
 def _optimizer(spec: OptimizerConfig | None, tensors: list, what: str, rule: str):
@@ -130,14 +158,21 @@ def _write_trace(folder: RunFolder, trace: list[dict[str, Any]]) -> None:
 
 
 def run(config: OnlineConfig, out: Path, *, seed: int, stream: OnlineStream,
-        replace_stale: bool = False) -> dict[str, Any]:  # fmt: skip
+        replace_stale: bool = False, pool=None) -> dict[str, Any]:  # fmt: skip
     """Learn ``stream`` (or resume) in ``out``; write and return the result. A finished run's
-    ``summary.json`` is re-created from its ``last.pt`` if it is missing."""
+    ``summary.json`` is re-created from its ``last.pt`` if it is missing. A fine-tuning run
+    pre-trains theta on ``pool`` first (``pretrain.json``); a resumed one has it in its
+    checkpoint."""
     with RunFolder(out, {"seed": seed, **config.to_dict()}, replace_stale=replace_stale) as folder:
         learner = build(config, stream, seed)
         saved = folder.load("last.pt")
         folder.write_params()
         started = time.perf_counter() - (saved["wall_s"] if saved else 0.0)
+        pre_path = folder.path / "pretrain.json"
+        if getattr(config.learner, "pretrain", None) is not None and saved is None:
+            if pool is None:
+                raise ConfigError("learner.pretrain: this run pre-trains; give its pool")
+            write_text_atomic(pre_path, json.dumps(_pretrain(config, learner, pool, seed)))
 
         def checkpoint(state: dict[str, Any]) -> None:
             folder.save("last.pt", {"online": state, "wall_s": time.perf_counter() - started})
@@ -154,6 +189,9 @@ def run(config: OnlineConfig, out: Path, *, seed: int, stream: OnlineStream,
                             on_checkpoint=checkpoint)  # fmt: skip
         _write_trace(folder, result["trace"])
         summary = summarise(result, learner, config, stream, seed, time.perf_counter() - started)
+        if pre_path.exists():
+            pre = json.loads(pre_path.read_text())
+            summary["pretrain"] = {k: pre[k] for k in ("classes", "first_loss", "last_loss")}
         write_text_atomic(folder.path / "summary.json", json.dumps(summary, indent=1))
         return summary
 
@@ -163,7 +201,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     config = load(args.params, parse_overrides(args.set), parse)
     stream = build_stream(config, args.seed, args.data_root)
     result = run(config, Path(args.out), seed=args.seed, stream=stream,
-                 replace_stale=args.replace_stale)  # fmt: skip
+                 replace_stale=args.replace_stale,
+                 pool=build_pretrain_pool(config, args.data_root))  # fmt: skip
     keys = ("accuracy", "precision", "recall", "wall_s")
     print(json.dumps({k: result[k] if result[k] is None else round(result[k], 3) for k in keys}))
     return result
