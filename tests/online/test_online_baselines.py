@@ -138,11 +138,16 @@ def test_pretraining_lowers_the_query_loss_and_is_seeded():
 
 
 def test_a_fine_tuning_run_pretrains_once_and_resumes_after_a_kill(tmp_path, monkeypatch):
-    from test_online_cli import fake_pool, result, tiny_params, train
+    from test_online_cli import (
+        fake_pool,
+        killed_after_the_second_checkpoint,
+        result,
+        tiny_params,
+        train,
+    )
 
     from wheretolearn.algorithms.online import pretrain as pretraining
     from wheretolearn.data import online as online_data
-    from wheretolearn.experiments.online import run as online_run
 
     monkeypatch.setattr(online_data, "load_pool", fake_pool)
     path = tiny_params(tmp_path, "fine-tuning/p0.98")
@@ -155,18 +160,7 @@ def test_a_fine_tuning_run_pretrains_once_and_resumes_after_a_kill(tmp_path, mon
     assert full["pretrain"]["classes"] == 12 and full["hyperparameters"]["alpha_0"] is None
     assert len(json.loads((tmp_path / "full/pretrain.json").read_text())["losses"]) == 5
 
-    write, calls = online_run._write_trace, []
-
-    def killed_after_the_second_checkpoint(folder, entries):
-        write(folder, entries)
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(online_run, "_write_trace", killed_after_the_second_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        train(path, tmp_path / "cut")
-    monkeypatch.setattr(online_run, "_write_trace", write)
+    killed_after_the_second_checkpoint(monkeypatch, path, tmp_path / "cut")
     monkeypatch.setattr(pretraining, "pretrain", None)  # a resumed run does not pre-train again
     assert train(path, tmp_path / "cut") == 0
     assert result(tmp_path / "cut") == full

@@ -58,6 +58,22 @@ def result(out):
     return summary
 
 
+def killed_after_the_second_checkpoint(monkeypatch, params_file, out):
+    """Train into ``out`` until the second checkpoint has been written, then kill it."""
+    write, calls = online_run._write_trace, []
+
+    def then_killed(folder, entries):
+        write(folder, entries)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(online_run, "_write_trace", then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(params_file, out)
+    monkeypatch.setattr(online_run, "_write_trace", write)
+
+
 def test_a_run_writes_its_summary_and_trace_and_resumes_after_an_interruption(
     params_file, tmp_path, monkeypatch
 ):
@@ -76,19 +92,7 @@ def test_a_run_writes_its_summary_and_trace_and_resumes_after_an_interruption(
     recorded = yaml.safe_load((tmp_path / "full/params.yaml").read_text())
     assert recorded["seed"] == 3 and recorded["method"]["ste_scale"] == 1.0
 
-    write = online_run._write_trace
-    calls = []
-
-    def killed_after_the_second_checkpoint(folder, entries):
-        write(folder, entries)
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(online_run, "_write_trace", killed_after_the_second_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        train(params_file, tmp_path / "cut")
-    monkeypatch.setattr(online_run, "_write_trace", write)
+    killed_after_the_second_checkpoint(monkeypatch, params_file, tmp_path / "cut")
     assert not (tmp_path / "cut/summary.json").exists()
     assert torch.load(tmp_path / "cut/last.pt", weights_only=True)["online"]["next_step"] == 20
     assert train(params_file, tmp_path / "cut") == 0
