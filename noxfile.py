@@ -1,5 +1,5 @@
-"""nox sessions: tests (the CI command), lint, smoke (the Quickstart's main job), report, pull,
-bench, startup."""
+"""nox sessions: tests and cluster (the CI command), lint, smoke (the Quickstart's main job),
+report, pull, bench, startup."""
 
 from __future__ import annotations
 
@@ -104,6 +104,16 @@ def tests(session: nox.Session) -> None:
     install_debian(session, BROWSER, ". The report's browser test is skipped until then.")
     run_lint(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def cluster(session: nox.Session) -> None:
+    """The SLURM profile end to end (tests/cluster): a one-node SLURM started on this machine
+    (workflow/cluster/local-slurm.sh: root and Debian's apt), a smoke table through
+    ``sbatch`` equal to the local build, a preempted training resumed. Stops the cluster."""
+    install_project(session, "test", "pipeline", "cluster")
+    session.env["WHERETOLEARN_CLUSTER_TESTS"] = "1"
+    session.run("pytest", "tests/cluster", *session.posargs)
 
 
 @nox.session(python=PYTHON)

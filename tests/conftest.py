@@ -10,6 +10,10 @@ pytest_plugins = ["ci_skips"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# The cluster tests start a SLURM on the machine (root, apt): only the `cluster` nox session,
+# which sets WHERETOLEARN_CLUSTER_TESTS, collects them.
+collect_ignore = [] if os.environ.get("WHERETOLEARN_CLUSTER_TESTS") else ["cluster"]
+
 
 def pytest_configure(config):
     """In-process training in tests gets the allocator settings the commands apply."""

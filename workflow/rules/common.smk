@@ -13,6 +13,7 @@ from wheretolearn.data import registry
 from wheretolearn.experiments import FAMILIES, family
 from wheretolearn.files import check_writable, hold_lock
 from wheretolearn.paths import Layout
+from wheretolearn.runtimes import runtime_minutes
 
 # Composed parameters are validated once per content and code (validation imports torch for
 # the rules' options); a bad value is refused every time. See wheretolearn/validation_memo.py.
@@ -39,6 +40,10 @@ validate(PROFILE_SPEC, "../schemas/profile.schema.yaml")
 DATA = config["data_root"]
 check_writable(DATA, "data root", "--config data_root=...")  # not in the first job
 THREADS = PROFILE_SPEC["threads"]
+# A cluster job's runtime request (the `runtime` resource, minutes) is measured: from the
+# benchmarks of the same rule in this profile (wheretolearn/runtimes.py); before any job of a
+# rule has run, these (a day for a training, two hours for an evaluation).
+UNMEASURED_MINUTES = {"train": 1440, "evaluate": 120}
 PATHS = Layout(Path("."))
 ALL = FAMILIES.names()
 FAMILY_NAMES = [f for f in ALL if params.covers(PROFILE, f)]  # the families of the profile

@@ -19,6 +19,10 @@ rule evaluate:
     threads: THREADS
     resources:
         gpu=1,
+        runtime=lambda w, attempt: runtime_minutes(
+            PATHS.benchmarks(w.profile, "fewshot") / "evaluate", f"{w.cell}-seed{w.seed}-{w.target}",
+            UNMEASURED_MINUTES["evaluate"], attempt,
+        ),
     conda:
         "../envs/wheretolearn.yaml"
     shell:

@@ -40,6 +40,10 @@ rule train:
     threads: THREADS
     resources:
         gpu=1,
+        runtime=lambda w, attempt: runtime_minutes(
+            PATHS.benchmarks(w.profile, w.family) / "train", f"{w.cell}-seed{w.seed}",
+            UNMEASURED_MINUTES["train"], attempt,
+        ),
     conda:
         "../envs/wheretolearn.yaml"
     shell:

@@ -1,0 +1,116 @@
+"""The SLURM profile end to end on a one-node cluster of this machine (``nox -s cluster``).
+
+The README's cluster block is run word for word: it starts the cluster
+(``workflow/cluster/local-slurm.sh``), builds the smoke ``tableS3`` through
+``--workflow-profile workflow/profiles/slurm`` (every job submitted with ``sbatch``, the
+trainings and evaluations with ``--gpus=1`` on the fake GPU) and stops the cluster. The table
+must equal a local build's. A training cancelled with ``scancel`` after its first epoch is
+resubmitted by Snakemake (the profile's ``restart-times``), resumes from its ``last.pt`` and
+ends with the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from wheretolearn.checkpoint import load
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = "tableS3"
+TABLE = Path("results/smoke/fewshot/tables/tableS3.csv")
+CELL = Path("results/smoke/fewshot/runs/sparse-maml-nt/5shot/seed1")
+
+
+def readme_block() -> list[str]:
+    """The commands between the README's cluster-test markers (continued lines joined)."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- cluster-test -->\s*```sh\n(.*?)```\s*<!-- /cluster-test -->", text,
+                      flags=re.S)  # fmt: skip
+    assert block, "README.md has no cluster-test block"
+    joined = block.group(1).replace("\\\n", " ")
+    return [" ".join(line.split()) for line in joined.splitlines() if line.strip()]
+
+
+def sh(cwd: Path, command: str, **kw) -> str:
+    env = {**os.environ, "WHERETOLEARN_DATA": str(cwd / "data")}
+    result = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True,
+                            env=env, **kw)  # fmt: skip
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def clone(dest: Path) -> Path:
+    sh(dest.parent, f"git clone -q {ROOT} {dest.name}")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A local build of the target, then the README's block: start, build, (tests), stop."""
+    if os.geteuid() != 0:
+        pytest.fail("the cluster tests start SLURM daemons: run them as root")
+    start, build, stop = readme_block()
+    assert start.endswith("local-slurm.sh start") and stop.endswith("local-slurm.sh stop")
+    base = tmp_path_factory.mktemp("cluster")
+    local = clone(base / "local")
+    sh(local, f"snakemake {TARGET} --cores 2 --config profile=smoke")
+    remote = clone(base / "slurm")
+    sh(remote, start)
+    try:
+        began = time.monotonic()
+        out = sh(remote, build)
+        print(f"{TARGET} through SLURM: {time.monotonic() - began:.0f} s")
+        yield local, remote, build, out
+    finally:
+        sh(remote, stop)
+
+
+def jobs_in_dag(cwd: Path) -> int:
+    dry = sh(cwd, f"snakemake {TARGET} -n --forceall --config profile=smoke")
+    return int(re.search(r"^total\s+(\d+)$", dry, flags=re.M).group(1))
+
+
+def test_every_job_went_through_sbatch_and_the_table_equals_the_local_one(cluster):
+    local, remote, _, out = cluster
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
+    # every job but the target rule itself (a rule without a command runs in Snakemake)
+    assert len(set(submitted)) == jobs_in_dag(remote) - 1, out[-3000:]
+    assert (remote / TABLE).read_text() == (local / TABLE).read_text()
+    logs = list((remote / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert len(logs) >= len(set(submitted))
+
+
+def test_a_cancelled_training_resumes_from_last_pt_with_the_same_weights(cluster, tmp_path):
+    local, remote, build, _ = cluster
+    preempt = clone(tmp_path / "preempt")
+    command = build.replace(f"snakemake {TARGET}", f"snakemake {CELL / 'summary.json'}")
+    env = {**os.environ, "WHERETOLEARN_DATA": str(preempt / "data")}
+    log = (tmp_path / "snakemake.log").open("w")
+    job = subprocess.Popen(["bash", "-c", command], cwd=preempt, env=env, stdout=log,
+                           stderr=subprocess.STDOUT)  # fmt: skip
+    last, summary = preempt / CELL / "last.pt", preempt / CELL / "summary.json"
+    deadline = time.monotonic() + 600
+    while not last.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert last.exists() and not summary.exists(), "the training ended before it could be cut"
+    assert load(last)["epoch"] == 1
+    running = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True,
+                             text=True, check=True).stdout.split()  # fmt: skip
+    assert len(running) == 1, running
+    subprocess.run(["scancel", running[0]], check=True)
+    assert job.wait(timeout=900) == 0, (tmp_path / "snakemake.log").read_text()[-3000:]
+    text = (tmp_path / "snakemake.log").read_text()
+    assert len(set(re.findall(r"submitted with SLURM jobid (\d+)", text))) == 2, text[-3000:]
+    resumed, whole = load(preempt / CELL / "last.pt"), load(local / CELL / "last.pt")
+    assert resumed["epoch"] == whole["epoch"] == 2
+    for key in ("model", "rule"):  # theta and the mask logits
+        assert resumed[key].keys() == whole[key].keys()
+        for name, tensor in whole[key].items():
+            assert torch.equal(resumed[key][name], tensor), (key, name)
