@@ -121,7 +121,9 @@ def test_a_cancelled_training_resumes_from_last_pt_with_the_same_weights(
     subprocess.run(["scancel", running[0]], check=True)
     assert job.wait(timeout=900) == 0, (tmp_path / "snakemake.log").read_text()[-3000:]
     text = (tmp_path / "snakemake.log").read_text()
-    assert len(set(re.findall(r"submitted with SLURM jobid (\d+)", text))) == 2, text[-3000:]
+    trainings = re.findall(r"submitted with SLURM jobid (\d+) \(log: [^)]*/rule_train/", text)
+    assert len(set(trainings)) == 2 and running[0] == trainings[0], text[-3000:]
+    assert "Trying to restart job" in text
     resumed, whole = load(preempt / CELL / "last.pt"), load(local / CELL / "last.pt")
     assert resumed["epoch"] == whole["epoch"] == 2
     for key in ("model", "rule"):  # theta and the mask logits
