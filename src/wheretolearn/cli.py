@@ -58,7 +58,9 @@ def add_run_flags(parser: Parser) -> None:
 
 def _family(parser: Parser) -> None:
     parser.add_argument(
-        "--family", required=True, help="experiment family: fewshot, continual (see experiments/)"
+        "--family",
+        required=True,
+        help="experiment family: fewshot, continual, online or a plug-in's (see experiments/)",
     )
 
 
@@ -107,7 +109,9 @@ def _pipeline(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compose", help="write one run's parameters from params/ and a profile")
     _family(p)
     p.add_argument(
-        "--cell", required=True, help="the run: fewshot maml/1shot, continual rotations/la-maml"
+        "--cell",
+        required=True,
+        help="the run: fewshot maml/1shot, continual rotations/la-maml, online c-maml/p0.98",
     )
     p.add_argument("--profile", required=True)
     p.add_argument("--out", required=True)

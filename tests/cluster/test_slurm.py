@@ -1,12 +1,14 @@
 """The SLURM profile end to end on a one-node cluster of this machine (``nox -s cluster``).
 
 The README's cluster block is run word for word: it starts the cluster
-(``workflow/cluster/local-slurm.sh``), builds the smoke ``tableS3`` through
-``--workflow-profile workflow/profiles/slurm`` (every job submitted with ``sbatch``, the
-trainings and evaluations with ``--gpus=1`` on the fake GPU) and stops the cluster. The table
-must equal a local build's. A training cancelled with ``scancel`` after its first epoch is
-resubmitted by Snakemake (the profile's ``restart-times``), resumes from its ``last.pt`` and
-ends with the weights of an uninterrupted run.
+(``workflow/cluster/local-slurm.sh``), builds the smoke ``gems_table3`` (GEMS' MMSUP at two
+fixed kept fractions: data preparation, composition, 2 trainings, 4 evaluations, the table)
+through ``--workflow-profile workflow/profiles/slurm`` (every job submitted with ``sbatch``,
+the trainings and evaluations with ``--gpus=1`` on the fake GPUs) and stops the cluster. The
+table must equal a local build's. A training cancelled with ``scancel`` after its first epoch
+(Table S3's sparse-MAML with non-transductive BatchNorm: its epochs last seconds, long enough
+to cut it between checkpoints) is resubmitted by Snakemake (the profile's ``restart-times``),
+resumes from its ``last.pt`` and ends with the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import torch
 from wheretolearn.checkpoint import load
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET = "tableS3"
-TABLE = Path("results/smoke/fewshot/tables/tableS3.csv")
+TARGET = "gems_table3"
+TABLE = Path("results/smoke/fewshot/tables/gems_table3.csv")
 CELL = Path("results/smoke/fewshot/runs/sparse-maml-nt/5shot/seed1")
 
 
@@ -62,9 +64,9 @@ def commands():
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
-    """A clone with the target built locally (the reference)."""
+    """A clone with the target and the preempted cell built locally (the references)."""
     tree = clone(tmp_path_factory.mktemp("local") / "tree")
-    sh(tree, f"snakemake {TARGET} --cores 2 --config profile=smoke")
+    sh(tree, f"snakemake {TARGET} {CELL / 'summary.json'} --cores 2 --config profile=smoke")
     return tree
 
 
@@ -93,10 +95,29 @@ def test_every_job_went_through_sbatch_and_the_table_equals_the_local_one(
     began = time.monotonic()
     out = sh(remote, commands[1])
     print(f"{TARGET} through SLURM: {time.monotonic() - began:.0f} s")
-    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
+    submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: [^)]*/rule_(\w+)/", out)
+    ids = [job for job, _ in submitted]
     # every job but the target rule itself (a rule without a command runs in Snakemake)
-    assert len(set(submitted)) == len(submitted) == jobs_in_dag(remote) - 1, out[-3000:]
+    assert len(set(ids)) == len(ids) == jobs_in_dag(remote) - 1, out[-3000:]
     assert (remote / TABLE).read_text() == (local / TABLE).read_text()
+    # what each job asked SLURM for (finished jobs stay known for MinJobAge): a GPU and, with
+    # nothing measured yet in this clone, the unmeasured runtimes for trainings and
+    # evaluations; the README's default resources for the rest
+    asked = {job: (rule, slurm_job(job)) for job, rule in submitted}
+    assert {rule for rule, _ in asked.values()} >= {"train", "evaluate", "compose"}
+    for rule, fields in asked.values():
+        gpu = rule in ("train", "evaluate")
+        assert (fields.get("TresPerJob") == "gres:gpu:1") == gpu, (rule, fields)
+        assert fields["Partition"] == ("gpu" if gpu else "cpu"), (rule, fields)
+        limit = {"train": "1-00:00:00", "evaluate": "02:00:00"}.get(rule, "00:30:00")
+        assert fields["TimeLimit"] == limit, (rule, fields)
+
+
+def slurm_job(job: str) -> dict[str, str]:
+    """``scontrol show job``'s fields of a job that SLURM still knows."""
+    shown = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    return dict(field.split("=", 1) for field in shown.split() if "=" in field)
 
 
 def test_a_cancelled_training_resumes_from_last_pt_with_the_same_weights(
@@ -124,6 +145,8 @@ def test_a_cancelled_training_resumes_from_last_pt_with_the_same_weights(
     trainings = re.findall(r"submitted with SLURM jobid (\d+) \(log: [^)]*/rule_train/", text)
     assert len(set(trainings)) == 2 and running[0] == trainings[0], text[-3000:]
     assert "Trying to restart job" in text
+    # the second attempt asks for twice the first's time (wheretolearn/runtimes.py)
+    assert [slurm_job(t)["TimeLimit"] for t in trainings] == ["1-00:00:00", "2-00:00:00"]
     resumed, whole = load(preempt / CELL / "last.pt"), load(local / CELL / "last.pt")
     assert resumed["epoch"] == whole["epoch"] == 2
     for key in ("model", "rule"):  # theta and the mask logits

@@ -3,8 +3,9 @@
 #   workflow/cluster/local-slurm.sh start    # as root: install, configure, start, wait idle
 #   workflow/cluster/local-slurm.sh status   # sinfo / squeue
 #   workflow/cluster/local-slurm.sh stop     # stop the daemons it started (by PID), unconfigure
-# Debian's slurmctld, slurmd and munge; one node with this machine's cores and a fake GPU
-# (a generic resource backed by /dev/null) so that `--gpus=1` jobs schedule, in the two
+# Debian's slurmctld, slurmd and munge; one node with this machine's cores and two fake GPUs
+# (generic resources backed by /dev/null and /dev/zero: slurmd wants a device file per GPU) so
+# that two `--gpus=1` jobs run side by side, as the two cores of a local build do, in the two
 # partitions the SLURM profile names (cpu, the default, and gpu: the same node); no accounting
 # database (job status by squeue); no cgroup plugins (they need a delegated cgroup tree that
 # containers lack). The configuration must sit at /etc/slurm/slurm.conf: the executor plugin's
@@ -50,24 +51,39 @@ SelectTypeParameters=CR_Core_Memory
 GresTypes=gpu
 MinJobAge=600
 ReturnToService=2
-NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:1 State=UNKNOWN
+NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$host MaxTime=INFINITE State=UP
 CONF
     echo "$MARK" > /etc/slurm/gres.conf
     echo "NodeName=$host Name=gpu File=/dev/null" >> /etc/slurm/gres.conf
+    echo "NodeName=$host Name=gpu File=/dev/zero" >> /etc/slurm/gres.conf
+}
+
+install_packages() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        slurmctld slurmd munge >/dev/null
+}
+
+running() {  # running PIDFILE: the daemon of that pid file is alive
+    [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
 start() {
     [ "$(id -u)" = 0 ] || die "start needs root (it installs packages and starts daemons)"
+    if ours && running "$STATE/slurmctld.pid" && running "$STATE/slurmd.pid"; then
+        echo "local-slurm: already up ($(sinfo -h -o '%N %c CPUs %G'))"
+        return 0
+    fi
     if [ -f "$CONF" ] && ! ours; then
         die "$CONF exists and was not written by this script: this machine has a SLURM of its own"
     fi
     if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
         || ! command -v munged >/dev/null; then
         echo "local-slurm: installing slurmctld, slurmd, munge"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            slurmctld slurmd munge >/dev/null
+        # a fresh machine may have no package lists yet: update once and try again
+        install_packages || { apt-get update -qq && install_packages; } \
+            || die "apt-get could not install slurmctld, slurmd and munge"
     fi
     configure
     mkdir -p /run/munge && chown munge:munge /run/munge
