@@ -85,8 +85,11 @@ def test_table_s9_values_and_the_authors_settings_reach_the_runs():
         meta = composed["train"]["meta_optimizer"]
         assert composed["method"].get("alpha") == reported[run][name]["alpha_0"], (run, name)
         assert (meta and meta["lr"]) == reported[run][name]["gamma_m"], (run, name)
-        p, theta_lr, gamma = {"p0.98": (0.98, 0.005, 3.0), "p0.9": (0.9, 0.001, 1.5)}[name]
+        # UM: cl_strategy_thres 1.0 at p .9; 1000 at p .98 is run as no weighting (notes)
+        p, theta_lr, gamma, um = {"p0.98": (0.98, 0.005, 3.0, None),
+                                  "p0.9": (0.9, 0.001, 1.5, 1.0)}[name]  # fmt: skip
         assert composed["stream"]["p"] == p and composed["learner"]["gamma"] == gamma
+        assert composed["learner"]["um_lambda"] == um, (run, name)
         assert composed["train"]["theta_optimizer"]["lr"] == theta_lr
         assert composed["learner"]["inner_steps"] == 16 and composed["model"]["hidden"] == 64
     rules = {r: ONLINE.compose(f"{r}/p0.9", "paper")["method"]["name"] for r in reported}
@@ -128,7 +131,7 @@ def test_a_wrong_key_or_value_is_refused_by_name(project):
     path.write_text(text.replace("full_buffer: 100", "full_bufer: 100"))
     with pytest.raises(ConfigError, match="'c-maml' in 'p0.9'.*unknown key learner.full_bufer"):
         ONLINE.compose("c-maml/p0.9", "paper")
-    path.write_text(text.replace("gamma: 1.5}", "gamma: -1.5}"))
+    path.write_text(text.replace("gamma: 1.5,", "gamma: -1.5,"))
     with pytest.raises(ConfigError, match="learner.gamma"):
         ONLINE.compose("c-maml/p0.9", "smoke")
     path.write_text(text.replace("init: kaiming", "init: kaimin"))

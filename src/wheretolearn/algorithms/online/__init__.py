@@ -47,12 +47,10 @@ NOTES = {
         "whose theta step is the rule's step (the continual loop does that)"
     ),
     "update_modulation": (
-        "um_lambda None: no loss weighting. The authors' best configurations ask for "
-        "cl_strategy loss_smooth (weight 1 - exp(-lambda L) on the meta-loss), but "
-        "Config/ours.yaml, loaded after them, overrides it with cl_strategy loss, which "
-        "observe_accumulate ignores: their reproducing runs had no weighting (and lambda 1000 "
-        "makes the weight 1 anyway); um_lambda sets it, the weight computed on the detached "
-        "mean meta-loss as their code does"
+        "um_lambda: the meta-gradient weighted by 1 - exp(-lambda L), L the detached mean "
+        "meta-loss, as the authors' cl_strategy loss_smooth, which their best configurations "
+        "set (Config/ours.yaml, loaded after them, holds only bdg_optimizer, method and "
+        "model_name, so it stays); None: no weighting"
     ),
     "batchnorm": (
         "BatchNorm affines are meta-learned but not adapted in the inner loop, and every "
