@@ -82,9 +82,10 @@ def _pretrain(config: OnlineConfig, learner, pool, seed: int) -> dict[str, Any]:
     from wheretolearn.algorithms.online.pretrain import PretrainOptions, pretrain
 
     pre = config.learner.pretrain
-    fields = {k: v for k, v in dataclasses.asdict(pre).items() if k not in ("mode", "split")}
+    skip = ("mode", "split", "alpha")
+    fields = {k: v for k, v in dataclasses.asdict(pre).items() if k not in skip}
     options = PretrainOptions(ways=config.stream.ways, **fields)
-    losses = pretrain(learner.model, pool, options, seed)
+    losses = pretrain(learner.model, pool, options, seed, {"name": "maml", "alpha": pre.alpha})
     log.info("pre-trained on %s (%d classes): query loss %.3f -> %.3f", pre.mode,
              len(torch.unique(pool.labels)), losses[0], losses[-1])  # fmt: skip
     return {"classes": len(torch.unique(pool.labels)), "first_loss": losses[0],
