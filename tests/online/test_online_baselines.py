@@ -102,7 +102,7 @@ def test_the_baseline_learner_refuses_a_rule_and_c_maml_needs_one(tmp_path):
 def pretrain_options(**kw):
     from wheretolearn.algorithms.online.pretrain import PretrainOptions
 
-    base = dict(meta_batches=60, tasks=2, ways=10, shots=3, queries=3, inner_steps=1, alpha=0.3,
+    base = dict(meta_batches=60, tasks=2, ways=10, shots=3, queries=3, inner_steps=1,
                 first_order=True, lr=0.01)  # fmt: skip
     return PretrainOptions(**{**base, **kw})
 
@@ -130,7 +130,7 @@ def test_pretraining_lowers_the_query_loss_and_is_seeded():
     for _ in range(2):
         torch.manual_seed(0)
         model = Conv4(1, 10, SIZE, hidden=16)
-        losses = pretrain(model, pool, pretrain_options(), seed=1)
+        losses = pretrain(model, pool, pretrain_options(), 1, {"name": "maml", "alpha": 0.3})
         theta.append([p.detach().clone() for p in model.parameters()])
     # chance is ln 10 = 2.3; 60 meta-batches of one-step MAML reach about 0.5 on these classes
     assert sum(losses[:10]) / 10 > 1.8 and sum(losses[-10:]) / 10 < 1.0

@@ -32,7 +32,7 @@ OFFLINE = {"omniglot-small", "mnist-test", "mnist-digits", "fashion-mnist"}
 
 def algorithm(learner: dict) -> dict:
     """A learner's settings but its budget: the inner steps (smoke) and the length of the
-    fine-tuning baseline's pre-training (smoke, real-offline)."""
+    pre-training of fine-tuning, MAML and ANIL (smoke, real-offline)."""
     out = {k: v for k, v in learner.items() if k != "inner_steps"}
     if "pretrain" in out:
         out["pretrain"] = {k: v for k, v in out["pretrain"].items() if k != "meta_batches"}
@@ -151,6 +151,33 @@ def test_a_wrong_key_or_value_is_refused_by_name(project):
     smoke.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="pools.kmnist: no such mode"):
         ONLINE.compose("c-maml/p0.9", "smoke")
+
+
+def test_a_profiles_run_budget_reaches_that_run_alone(project):
+    """A profile's ``runs``: a run's ``all`` then its setting's entry, after the profile's
+    override and settings (MAML's and ANIL's pre-training budget, ANIL's inner steps)."""
+    cells = ("maml/p0.9", "anil/p0.98", "anil/p0.9", "fine-tuning/p0.9", "c-maml/p0.9")
+    learner = {c: ONLINE.compose(c, "smoke")["learner"] for c in cells}
+    assert learner["maml/p0.9"]["pretrain"]["meta_batches"] == 1
+    assert learner["maml/p0.9"]["inner_steps"] == 2  # the profile's override
+    assert (learner["anil/p0.98"]["inner_steps"], learner["anil/p0.9"]["inner_steps"]) == (4, 16)
+    assert learner["anil/p0.9"]["pretrain"]["meta_batches"] == 2
+    assert learner["fine-tuning/p0.9"]["pretrain"]["meta_batches"] == 30
+    assert learner["c-maml/p0.9"]["inner_steps"] == 2
+    assert ONLINE.compose("maml/p0.98", "real-offline")["learner"]["pretrain"]["meta_batches"] == 8
+    assert ONLINE.compose("fine-tuning/p0.98", "real-offline")["learner"]["pretrain"][
+        "meta_batches"
+    ] == 500  # fmt: skip
+    smoke = project / "params" / "profiles" / "smoke.yaml"
+    data = yaml.safe_load(smoke.read_text())
+    data["online"]["runs"]["mam"] = data["online"]["runs"].pop("maml")
+    smoke.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="runs.mam: no such online run"):
+        ONLINE.compose("c-maml/p0.9", "smoke")
+    data["online"]["runs"]["maml"] = {"p0.5": data["online"]["runs"].pop("mam")["all"]}
+    smoke.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="runs.maml.p0.5: not `all` nor a setting"):
+        ONLINE.compose("maml/p0.9", "smoke")
 
 
 def test_the_paper_rows_satisfy_the_mode_mix_but_the_misprinted_ones():

@@ -73,6 +73,21 @@ def outer_pairs(batches: list[Batch]) -> list[tuple[Batch, Batch]]:
     return list(zip(batches[:half], batches[half:], strict=False))
 
 
+@torch.no_grad()
+def score(model: nn.Module, phi: Params, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """The cross-entropy and the accuracy (a fraction) of the weights ``phi`` on a batch."""
+    logits = functional_call(model, phi, (x,))
+    correct = int((logits.argmax(-1) == y).sum())
+    return float(F.cross_entropy(logits, y)), correct / len(y)
+
+
+def fast_weights(model: nn.Module, phi: Params | None) -> Params:
+    """The adapted tensors ``phi`` over theta's current values for the others (theta itself
+    where nothing is adapted yet), detached."""
+    theta = {n: p.detach() for n, p in model.named_parameters()}
+    return theta if phi is None else {**theta, **phi}
+
+
 class OnlineCMAML:
     """The C-MAML loop over one stream; :meth:`observe` takes one step.
 
@@ -102,17 +117,16 @@ class OnlineCMAML:
 
     def fast_weights(self) -> Params:
         """phi: the adapted tensors' fast weights, theta's current values for the others."""
-        theta = {n: p.detach() for n, p in self.model.named_parameters()}
-        return theta if self.phi is None else {**theta, **self.phi}
+        return fast_weights(self.model, self.phi)
 
     def observe(self, x: torch.Tensor, y: torch.Tensor) -> StepRecord:
         """One step of the stream (see the module docstring)."""
         phi = self.fast_weights()
-        loss_before, accuracy = self._score(phi, x, y)
+        loss_before, accuracy = score(self.model, phi, x, y)
         origin = dict(self.model.named_parameters()) if self.restart else phi
         steps = self.options.inner_steps
         new = adapt_detached(self.model, self.rule, origin, x, y, steps)
-        loss_after, _ = self._score(new, x, y)
+        loss_after, _ = score(self.model, new, x, y)
         if not (math.isfinite(loss_before) and math.isfinite(loss_after)):
             raise DivergenceError(
                 f"{self.rule.rule_name}: non-finite loss ({loss_before}, {loss_after}) at "
@@ -128,12 +142,6 @@ class OnlineCMAML:
         self.phi = {n: new[n].detach() for n in self.rule.adapted}
         self.restart, self.seen = detected, self.seen + 1
         return StepRecord(accuracy, loss_before, loss_after, detected, updated)
-
-    @torch.no_grad()
-    def _score(self, phi: Params, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        logits = functional_call(self.model, phi, (x,))
-        correct = int((logits.argmax(-1) == y).sum())
-        return float(F.cross_entropy(logits, y)), correct / len(y)
 
     def meta_update(self, batches: list[Batch]) -> float:
         """One outer step of theta and the rule's meta-parameters on ``batches``; the mean

@@ -1,18 +1,22 @@
-"""Pre-training of theta before the stream, for the fine-tuning baseline: MAML on ``ways``-way
-tasks from one pool of classes (the C-MAML authors' ``fine_tuning``: their MAML pre-training
-with one inner step of 0.05 on Omniglot, then online Adam from the pre-trained theta).
+"""Pre-training of theta before the stream, for the baselines that start from a meta-trained
+theta: MAML (or any rule's meta-learning) on ``ways``-way tasks from one pool of classes. The
+C-MAML authors' ``fine_tuning`` pre-trains with MAML's one inner step of 0.05, then learns the
+stream with online Adam; their ``MAML`` and ``ANIL`` pre-train with the stream's own rule (ANIL:
+the head alone adapted) and 16 inner steps, then never update theta again.
 
 A task draws ``ways`` classes of the pool in random order (the ``j``-th gets label ``j``) and,
 per class, ``shots`` support and ``queries`` query images without replacement. A meta-batch
 of ``tasks`` tasks is one outer step of the online learner's own meta-update
 (:meth:`~wheretolearn.algorithms.online.learner.OnlineCMAML.meta_update`: each support adapted
-from theta by the ``maml`` rule, the mean query loss stepped by Adam). Seeded by ``seed`` alone;
-the authors' early stopping on held-out classes is replaced by a fixed number of meta-batches.
+from theta by the rule ``method`` names, the mean query loss stepped by Adam on every
+parameter of theta). Seeded by ``seed`` alone; the authors' early stopping on held-out classes
+is replaced by a fixed number of meta-batches.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,8 +36,7 @@ class PretrainOptions:
     ways: int
     shots: int  # support images per class
     queries: int  # query images per class
-    inner_steps: int
-    alpha: float  # the fixed inner step (their step_size)
+    inner_steps: int  # their num_steps (the step itself is the rule's: their step_size)
     first_order: bool
     lr: float  # Adam's rate on theta (their meta_lr)
 
@@ -64,9 +67,16 @@ def pretrain_task(
     )
 
 
-def pretrain(model: nn.Module, mode: Mode, options: PretrainOptions, seed: int) -> list[float]:
-    """Meta-train ``model`` in place on tasks of ``mode``; the meta-batches' query losses."""
-    rule = online_rule({"name": "maml", "alpha": options.alpha}, model)
+def pretrain(model: nn.Module, mode: Mode, options: PretrainOptions, seed: int,
+             method: dict[str, Any]) -> list[float]:  # fmt: skip
+    """Meta-train ``model`` in place on tasks of ``mode``, adapting each support by the rule
+    ``method`` names (``{name: maml, alpha: 0.05}``: fine-tuning's; ``{name: anil, ...}``: the
+    head alone); the meta-batches' query losses. The rule must have no meta-parameters (only
+    theta is learned here)."""
+    rule = online_rule(method, model)
+    if list(rule.parameters()):
+        raise ValueError(f"pre-training learns theta only; the rule {rule.rule_name!r} has "
+                         "meta-parameters")  # fmt: skip
     settings = OnlineOptions(inner_steps=options.inner_steps, gamma=1.0,
                              first_order=options.first_order)  # fmt: skip
     learner = OnlineCMAML(

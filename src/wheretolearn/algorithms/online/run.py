@@ -8,10 +8,11 @@ function of ``(seed, step)``. A run killed after a checkpoint and resumed from i
 interrupted.
 
 A learner is anything with ``observe(x, y) -> StepRecord``, ``state()``/``load_state()``,
-``model`` and ``rule`` (:class:`~wheretolearn.algorithms.online.learner.OnlineCMAML`, and
+``model`` and ``rule`` (:class:`~wheretolearn.algorithms.online.learner.OnlineCMAML`,
 :class:`~wheretolearn.algorithms.online.baselines.OnlineSupervised`, online Adam, whose
-``rule`` is None: no sparsity trace). Images enter in the device plan's memory format
-(channels-last on CPU).
+``rule`` is None: no sparsity trace, and
+:class:`~wheretolearn.algorithms.online.baselines.OnlinePretrained`, MAML or ANIL never
+retrained). Images enter in the device plan's memory format (channels-last on CPU).
 """
 
 from __future__ import annotations

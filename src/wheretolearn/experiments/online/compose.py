@@ -4,9 +4,10 @@ A run in a setting (a switch probability p) is composed, in order, from
 ``params/online/runs.yaml``: ``base``, the setting's ``params``, the run's ``all`` entry, the
 run's entry for that setting (a run ``from`` another is that run's entry with its own merged
 over it), then the profile's ``online`` section, which changes data and budget only: ``pools``
-replaces a mode's registry sources, ``override`` and ``settings`` set stream, model, learner
-and train keys (of the learner, only the keys the run's learner has: a baseline that names
-its own learner has none of C-MAML's). Notes are joined, not replaced. A cell is
+replaces a mode's registry sources, ``override``, ``settings`` (per setting) and ``runs`` (per
+run: its ``all`` entry, then its entry for the setting, as in the runs file) set stream, model,
+learner and train keys (of the learner, only the keys the run's learner has: a baseline that
+names its own learner has none of C-MAML's). Notes are joined, not replaced. A cell is
 ``<run>/<setting>`` (``c-maml/p0.98``).
 """
 
@@ -48,7 +49,7 @@ def _apply_pools(stream: dict[str, Any], pools: dict[str, Any]) -> None:
         modes[mode]["sources"] = copy.deepcopy(sources)
 
 
-def _learner(entry: dict, name: str, section: dict) -> dict[str, Any]:
+def _learner(entry: dict, run: str, name: str, section: dict) -> dict[str, Any]:
     """The run's learner: C-MAML's (the base's, the setting's and the run's keys), or a
     baseline's that the run names (``learner.name``: its own keys alone). The profile's
     learner budget sets only the keys that learner has (a pre-training budget leaves C-MAML
@@ -59,10 +60,27 @@ def _learner(entry: dict, name: str, section: dict) -> dict[str, Any]:
         shared = params.deep_merge(spec()["base"].get("learner", {}),
                                    setting(name)["params"].get("learner", {}))  # fmt: skip
         own = params.deep_merge(shared, own)
-    per_setting = section.get("settings", {}).get(name, {})
-    budget = params.deep_merge(section.get("override", {}).get("learner", {}),
-                               per_setting.get("learner", {}))  # fmt: skip
+    budget: dict[str, Any] = {}
+    for layer in _budget(section, run, name):
+        budget = params.deep_merge(budget, layer.get("learner", {}))
     return params.deep_merge(own, _present(budget, own))
+
+
+def _budget(section: dict[str, Any], run: str, name: str) -> list[dict[str, Any]]:
+    """The profile's budget layers of one cell, in order: ``override``, the setting's, the
+    run's ``all`` and the run's entry for the setting (unknown run or entry names refused)."""
+    runs = section.get("runs", {})
+    for other, entry in runs.items():
+        if other not in spec()["runs"]:
+            raise ConfigError(f"runs.{other}: no such online run; known: "
+                              f"{', '.join(sorted(spec()['runs']))}")  # fmt: skip
+        for key in entry:
+            if key != "all" and key not in spec()["settings"]:
+                raise ConfigError(f"runs.{other}.{key}: not `all` nor a setting; known: "
+                                  f"{', '.join(sorted(spec()['settings']))}")  # fmt: skip
+    own = runs.get(run, {})
+    return [section.get("override", {}), section.get("settings", {}).get(name, {}),
+            own.get("all", {}), own.get(name, {})]  # fmt: skip
 
 
 def _present(budget: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +104,10 @@ def compose(cell_id: str, profile: str) -> dict[str, Any]:
             setting(name)["params"],
             entry.get("all", {}),
             entry.get(name, {}),
-            section.get("override", {}),
-            section.get("settings", {}).get(name, {}),
+            *_budget(section, run, name),
         ]
     )
-    composed["learner"] = _learner(entry, name, section)
+    composed["learner"] = _learner(entry, run, name, section)
     _apply_pools(composed.get("stream", {}), section.get("pools", {}))
     composed = {k: composed[k] for k in (*SECTIONS, "notes") if k in composed}
     try:

@@ -6,7 +6,11 @@ no default here: a params file that omits it is refused, naming the key).
 required) and ``adapt_batchnorm``; the two are kept in step by a test. A learner named
 ``online-adam`` (:class:`SupervisedConfig`) is the baseline without meta-learning
 (:class:`wheretolearn.algorithms.online.baselines.OnlineSupervised`): no update rule, no meta
-optimiser. Validation imports no torch beyond the rules' options.
+optimiser. A learner named ``never-retrain`` (:class:`PretrainedConfig`) is the authors' MAML
+and ANIL baselines (:class:`wheretolearn.algorithms.online.baselines.OnlinePretrained`): theta
+meta-trained by the run's rule before the stream, then never updated (``train.theta_optimizer``
+null: the pre-training's Adam rate is ``learner.pretrain.lr``, as fine-tuning's). Validation
+imports no torch beyond the rules' options.
 """
 
 from __future__ import annotations
@@ -95,21 +99,35 @@ class SupervisedConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PretrainedConfig:
+    """MAML or ANIL pre-trained, then never retrained (the C-MAML authors' ``MAML`` and
+    ``ANIL``, ``cl_strategy never_retrain``): theta is meta-trained on tasks of ``pretrain``'s
+    pool, each support adapted by the run's rule (``method``) in ``inner_steps`` steps; on the
+    stream each batch is scored by phi adapted from theta on the batch before, then adapted on
+    in the same ``inner_steps`` steps of the same rule. No optimiser, no detector."""
+
+    name: Literal["never-retrain"]
+    inner_steps: Count  # the pre-training's and the stream's (the authors' num_steps)
+    pretrain: PretrainConfig  # its inner_steps and alpha are this learner's and method.alpha
+
+
+@dataclass(frozen=True, kw_only=True)
 class PretrainConfig:
-    """MAML pre-training of theta on tasks of one pool: the stream's ``mode``'s sources of
-    split ``split`` (:class:`wheretolearn.algorithms.online.pretrain.PretrainOptions`' other
-    fields; ways are the stream's)."""
+    """Meta-training of theta on tasks of one pool: the stream's ``mode``'s sources of split
+    ``split`` (:class:`wheretolearn.algorithms.online.pretrain.PretrainOptions`' other fields;
+    ways are the stream's). Fine-tuning's is MAML with its own ``inner_steps`` and ``alpha``
+    (required there); never-retrain's takes the run's rule and inner steps (refused here)."""
 
     mode: str
     split: str
     meta_batches: Count
-    tasks: Count
+    tasks: Count  # tasks per meta-batch (the authors' batch_size)
     shots: Count
     queries: Count
-    inner_steps: Count
-    alpha: Positive
+    inner_steps: Count | None = when_set(None)  # fine-tuning only
+    alpha: Positive | None = when_set(None)  # fine-tuning only: MAML's inner step
     first_order: bool
-    lr: Positive
+    lr: Positive  # Adam's rate on theta (the authors' meta_lr during pre-training)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,10 +148,11 @@ class OptimizerConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OnlineTrainConfig:
-    """The optimisers of theta and of the rule's meta-parameters (null for a rule without any:
+    """The optimisers of theta on the stream (null for a learner that never updates it:
+    never-retrain) and of the rule's meta-parameters (null for a rule without any:
     C-MAML-fixed), the sparsity trace and checkpoint periods, precision and device."""
 
-    theta_optimizer: OptimizerConfig  # the authors' meta_lr
+    theta_optimizer: OptimizerConfig | None  # the authors' meta_lr; null: never-retrain
     meta_optimizer: OptimizerConfig | None  # gamma_m (Table S9)
     log_every: Count  # stream steps between sparsity-trace records (Figure S5)
     checkpoint_every: Count  # stream steps between checkpoints (last.pt)
@@ -143,11 +162,11 @@ class OnlineTrainConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OnlineConfig:
-    """One online run: an update rule (``method``) inside C-MAML (``learner``), or a
-    baseline learner without a rule (``method`` null)."""
+    """One online run: an update rule (``method``) inside C-MAML (``learner``), a baseline
+    learner without a rule (``method`` null), or a pre-trained one with a rule."""
 
     method: dict[str, Any] | None  # the update rule, as in the other families (name + options)
-    learner: LearnerConfig | SupervisedConfig
+    learner: LearnerConfig | SupervisedConfig | PretrainedConfig
     stream: OnlineStreamConfig
     model: OnlineModelConfig
     train: OnlineTrainConfig
@@ -167,8 +186,41 @@ class OnlineConfig:
                     f"learner {self.learner.name}: no update rule and no meta-parameters; set "
                     "method and train.meta_optimizer null"
                 )
+            for key in ("inner_steps", "alpha"):
+                if pre is not None and getattr(pre, key) is None:
+                    raise ConfigError(f"missing key learner.pretrain.{key} (fine-tuning's MAML "
+                                      "pre-training has its own)")  # fmt: skip
         elif self.method is None:
-            raise ConfigError("method: C-MAML needs an update rule ({name: ..., options})")
+            what = "C-MAML" if isinstance(self.learner, LearnerConfig) else "never-retrain"
+            raise ConfigError(f"method: {what} needs an update rule ({{name: ..., options}})")
+        if isinstance(self.learner, PretrainedConfig):
+            self._check_pretrained(self.learner)
+        elif self.train.theta_optimizer is None:
+            raise ConfigError(f"train.theta_optimizer: learner {self.learner.name} updates theta "
+                              "on the stream; give its optimiser {name, lr}")  # fmt: skip
+
+    def _check_pretrained(self, learner: PretrainedConfig) -> None:
+        """never-retrain: no optimiser on the stream, no meta-parameters, and the rule's step
+        and inner steps stated once (method.alpha, learner.inner_steps)."""
+        if self.train.theta_optimizer is not None:
+            raise ConfigError("train.theta_optimizer: never-retrain never updates theta on the "
+                              "stream; set it null (its pre-training's Adam rate is "
+                              "learner.pretrain.lr)")  # fmt: skip
+        if self.train.meta_optimizer is not None:
+            raise ConfigError("train.meta_optimizer: never-retrain learns no meta-parameters; "
+                              "set it null")  # fmt: skip
+        pre = learner.pretrain
+        for key, value, source in (
+            ("inner_steps", learner.inner_steps, "learner.inner_steps"),
+            ("alpha", self.method.get("alpha"), "method.alpha"),
+        ):
+            given = getattr(pre, key)
+            if given is not None:
+                clash = f" ({given} contradicts {value})" if given != value else ""
+                raise ConfigError(
+                    f"learner.pretrain.{key}: never-retrain pre-trains and adapts with the same "
+                    f"{source}{clash}; remove it"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """What the run records and is identified by (``when_set`` fields only when set)."""

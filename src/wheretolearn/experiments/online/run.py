@@ -23,7 +23,7 @@ import torch
 
 from wheretolearn.algorithms.engine import resolve_device
 from wheretolearn.algorithms.online import online_rule
-from wheretolearn.algorithms.online.baselines import OnlineSupervised
+from wheretolearn.algorithms.online.baselines import OnlinePretrained, OnlineSupervised
 from wheretolearn.algorithms.online.learner import OnlineCMAML, OnlineOptions
 from wheretolearn.algorithms.online.run import run_online
 from wheretolearn.algorithms.online.stream import OnlineStream
@@ -32,6 +32,7 @@ from wheretolearn.errors import ConfigError
 from wheretolearn.experiments.online.config import (
     OnlineConfig,
     OptimizerConfig,
+    PretrainedConfig,
     SupervisedConfig,
     parse,
 )
@@ -65,8 +66,8 @@ def build_stream(config: OnlineConfig, seed: int, root=None) -> OnlineStream:
 
 
 def build_pretrain_pool(config: OnlineConfig, root=None):
-    """The pre-training pool of a fine-tuning run (None without pre-training): the sources of
-    ``learner.pretrain.split`` in the stream's ``learner.pretrain.mode``."""
+    """The pre-training pool of a fine-tuning or never-retrain run (None without pre-training):
+    the sources of ``learner.pretrain.split`` in the stream's ``learner.pretrain.mode``."""
     from wheretolearn.data.online import load_mode
 
     pre = getattr(config.learner, "pretrain", None)
@@ -78,13 +79,26 @@ def build_pretrain_pool(config: OnlineConfig, root=None):
                      scale=mode.scale)  # fmt: skip
 
 
+def pretrain_rule(config: OnlineConfig) -> tuple[dict[str, Any], int]:
+    """The rule and inner steps of a run's pre-training: fine-tuning's own MAML step and steps
+    (``learner.pretrain.alpha``, ``.inner_steps``), never-retrain's the run's rule and
+    ``learner.inner_steps``, which the stream adapts with too."""
+    learner = config.learner
+    if isinstance(learner, PretrainedConfig):
+        return config.method, learner.inner_steps
+    pre = learner.pretrain
+    return {"name": "maml", "alpha": pre.alpha}, pre.inner_steps
+
+
 def _pretrain(config: OnlineConfig, learner, pool, seed: int) -> dict[str, Any]:
     from wheretolearn.algorithms.online.pretrain import PretrainOptions, pretrain
 
     pre = config.learner.pretrain
-    fields = {k: v for k, v in dataclasses.asdict(pre).items() if k not in ("mode", "split")}
-    options = PretrainOptions(ways=config.stream.ways, **fields)
-    losses = pretrain(learner.model, pool, options, seed)
+    method, inner_steps = pretrain_rule(config)
+    skip = ("mode", "split", "inner_steps", "alpha")
+    fields = {k: v for k, v in dataclasses.asdict(pre).items() if k not in skip}
+    options = PretrainOptions(ways=config.stream.ways, inner_steps=inner_steps, **fields)
+    losses = pretrain(learner.model, pool, options, seed, method)
     log.info("pre-trained on %s (%d classes): query loss %.3f -> %.3f", pre.mode,
              len(torch.unique(pool.labels)), losses[0], losses[-1])  # fmt: skip
     return {"classes": len(torch.unique(pool.labels)), "first_loss": losses[0],
@@ -100,7 +114,8 @@ def _optimizer(spec: OptimizerConfig | None, tensors: list, what: str, rule: str
     return None if spec is None else OPTIMIZERS[spec.name](tensors, lr=spec.lr)
 
 
-def build(config: OnlineConfig, stream: OnlineStream, seed: int) -> OnlineCMAML | OnlineSupervised:
+def build(config: OnlineConfig, stream: OnlineStream,
+          seed: int) -> OnlineCMAML | OnlineSupervised | OnlinePretrained:  # fmt: skip
     """Model, rule, optimisers and learner of a run, initialised from ``seed`` alone."""
     torch.manual_seed(derive_seed(seed, "init"))
     dtype, device = getattr(torch, config.train.dtype), resolve_device(config.train.device)
@@ -112,9 +127,15 @@ def build(config: OnlineConfig, stream: OnlineStream, seed: int) -> OnlineCMAML 
         theta_opt = _optimizer(config.train.theta_optimizer, list(model.parameters()),
                                "theta_optimizer", config.learner.name)  # fmt: skip
         return OnlineSupervised(model, theta_opt, config.learner.steps)
+    name = config.method["name"]
+    if isinstance(config.learner, PretrainedConfig):
+        rule = online_rule(config.method, model).to(device=device, dtype=dtype)
+        if list(rule.parameters()):
+            raise ConfigError(f"method: never-retrain learns theta alone; the rule {name!r} has "
+                              "meta-parameters (use maml or anil)")  # fmt: skip
+        return OnlinePretrained(model, rule, config.learner.inner_steps)
     rule = online_rule(config.method, model, adapt_batchnorm=config.learner.adapt_batchnorm)
     rule = rule.to(device=device, dtype=dtype)
-    name = config.method["name"]
     theta_opt = _optimizer(config.train.theta_optimizer, list(model.parameters()),
                            "theta_optimizer", name)  # fmt: skip
     meta_opt = _optimizer(config.train.meta_optimizer, list(rule.parameters()),
@@ -161,8 +182,8 @@ def run(config: OnlineConfig, out: Path, *, seed: int, stream: OnlineStream,
         replace_stale: bool = False, pool=None) -> dict[str, Any]:  # fmt: skip
     """Learn ``stream`` (or resume) in ``out``; write and return the result. A finished run's
     ``summary.json`` is re-created from its ``last.pt`` if it is missing. A fine-tuning run
-    pre-trains theta on ``pool`` first (``pretrain.json``); a resumed one has it in its
-    checkpoint."""
+    or never-retrain run pre-trains theta on ``pool`` first (``pretrain.json``); a resumed one
+    has it in its checkpoint."""
     with RunFolder(out, {"seed": seed, **config.to_dict()}, replace_stale=replace_stale) as folder:
         learner = build(config, stream, seed)
         saved = folder.load("last.pt")
