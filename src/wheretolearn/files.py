@@ -9,10 +9,11 @@ group on a shared cluster file system.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -44,6 +45,23 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda fh: fh.write(text.encode()))
+
+
+@contextlib.contextmanager
+def staged(path: Path) -> Iterator[Path]:
+    """A unique temporary path beside ``path`` for a writer that fills a file by name (a copy,
+    a download): the caller renames it over ``path`` (``os.replace``) once it is complete and
+    verified; whatever is left at exit (a failure, a bad checksum) is removed. Two writers of
+    the same file (two jobs preparing datasets that share a raw file) never share it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        yield Path(tmp)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def check_writable(path: Path, what: str, how: str) -> None:

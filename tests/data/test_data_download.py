@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from wheretolearn.cli import main
-from wheretolearn.data import network, prepare, registry
+from wheretolearn.data import download, network, prepare, registry
 from wheretolearn.data.download import fetch
 from wheretolearn.data.registry import Source
 from wheretolearn.data.verify import md5_of
@@ -162,3 +164,43 @@ def test_corrupt_copy_in_the_data_root_is_replaced_from_the_mirror(tmp_path, mon
     (tmp_path / "raw" / "f.bin").write_bytes(DATA[:10])
     monkeypatch.setenv("WHERETOLEARN_MIRROR", str(tmp_path / "mirror"))
     assert fetch(source(good_md5(tmp_path)), tmp_path / "raw", dataset="x").read_bytes() == DATA
+
+
+def test_two_jobs_copying_one_file_from_the_mirror_both_get_it(tmp_path, monkeypatch):
+    """Two preparations that share a raw file (mnist-digits and mnist-items) fetch it at once:
+    each copies to a file of its own, so neither renames the other's away (both copies are
+    held until both are written, the interleaving that failed with one shared ``.part``)."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "f.bin").write_bytes(DATA)
+    monkeypatch.setenv("WHERETOLEARN_MIRROR", str(mirror))
+    both_written = threading.Barrier(2, timeout=10)
+    copy = shutil.copyfile
+
+    def copy_then_wait(src, dst):
+        copy(src, dst)
+        both_written.wait()
+
+    monkeypatch.setattr(download.shutil, "copyfile", copy_then_wait)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(fetch, source(good_md5(tmp_path)), tmp_path / "raw", dataset="x")
+                for _ in range(2)]  # fmt: skip
+        paths = [job.result() for job in jobs]
+    assert paths[0] == paths[1] and paths[0].read_bytes() == DATA
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == ["f.bin"]
+
+
+def test_two_jobs_downloading_one_file_both_get_it(tmp_path, online, monkeypatch):
+    both_written = threading.Barrier(2, timeout=10)
+
+    def get_then_wait(url, part, desc):
+        part.write_bytes(DATA)
+        both_written.wait()
+
+    monkeypatch.setattr(network, "_get", get_then_wait)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(fetch, source(good_md5(tmp_path)), tmp_path / "raw", dataset="x")
+                for _ in range(2)]  # fmt: skip
+        paths = [job.result() for job in jobs]
+    assert paths[0].read_bytes() == DATA
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == ["f.bin"]

@@ -5,7 +5,8 @@ root, each mirror directory (``$WHERETOLEARN_MIRROR``, several separated by ``os
 file may lie flat or under the source's subfolder), the install folder of a Debian or Python
 package that ships the file, then each URL. A file is used only if its md5 (or, for a mirror
 that recompressed it, the md5 of its gunzipped bytes) matches the registry. Downloads and copies
-go to ``<name>.part`` and are renamed only when complete and verified.
+go to a temporary file of their own beside the target (``.<name>.<random>.part``: two jobs
+fetching one file never write the same one) and are renamed only when complete and verified.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from wheretolearn.data.network import download_verified
 from wheretolearn.data.registry import Source
 from wheretolearn.data.verify import checksum_ok
 from wheretolearn.errors import DatasetError
+from wheretolearn.files import staged
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +78,9 @@ def searched_locations(source: Source) -> str:
 
 
 def _atomic_copy(src: Path, dest: Path) -> None:
-    part = dest.with_name(dest.name + ".part")
-    shutil.copyfile(src, part)
-    os.replace(part, dest)
+    with staged(dest) as part:
+        shutil.copyfile(src, part)
+        os.replace(part, dest)
 
 
 def fetch(source: Source, dest_dir: Path, *, dataset: str, trust_unverified: bool = False) -> Path:
@@ -89,7 +91,7 @@ def fetch(source: Source, dest_dir: Path, *, dataset: str, trust_unverified: boo
         if checksum_ok(dest, source, trust_unverified=trust_unverified):
             return dest
         log.warning("%s: %s fails its checksum; removing it and fetching again", dataset, dest)
-        dest.unlink()
+        dest.unlink(missing_ok=True)
     corrupt = []
     for candidate in local_candidates(source):
         if not candidate.is_file():

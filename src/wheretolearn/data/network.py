@@ -9,6 +9,7 @@ from pathlib import Path
 from wheretolearn.data.registry import Source
 from wheretolearn.data.verify import checksum_ok
 from wheretolearn.errors import DatasetError
+from wheretolearn.files import staged
 
 log = logging.getLogger(__name__)
 OFFLINE_ENV = "WHERETOLEARN_OFFLINE"
@@ -56,25 +57,25 @@ def _attempts(source: Source) -> list[tuple[str, str]]:
 def download_verified(
     source: Source, dest: Path, *, dataset: str, trust_unverified: bool, searched: str
 ) -> Path:
-    """Download to ``dest.part``, verify, rename to ``dest``; DatasetError if all tries fail
-    (``searched``: the local places already searched, for the message)."""
+    """Download to a temporary file of this call's own beside ``dest``, verify, rename to
+    ``dest``; DatasetError if all tries fail (``searched``: the local places already searched,
+    for the message)."""
     where = [f"{kind}:{ref}" for kind, ref in _attempts(source)]
     if os.environ.get(OFFLINE_ENV) or not where:
         why = "network disabled" if where else "no URL"
         raise _absent_error(source, dataset, where, why, searched)
-    part = dest.with_name(dest.name + ".part")
     errors = []
     for kind, ref in _attempts(source):
-        try:
-            (_get_gdrive if kind == "gdrive" else _get)(ref, part, source.file)
-        except Exception as err:  # noqa: BLE001 - every failure is reported below, none swallowed
-            errors.append(f"{ref}: {err}")
-            continue
-        if checksum_ok(part, source, trust_unverified=trust_unverified):
-            os.replace(part, dest)
-            return dest
-        errors.append(f"{ref}: checksum mismatch (expected md5 {source.md5})")
-        part.unlink(missing_ok=True)
+        with staged(dest) as part:
+            try:
+                (_get_gdrive if kind == "gdrive" else _get)(ref, part, source.file)
+            except Exception as err:  # noqa: BLE001 - every failure is reported below
+                errors.append(f"{ref}: {err}")
+                continue
+            if checksum_ok(part, source, trust_unverified=trust_unverified):
+                os.replace(part, dest)
+                return dest
+            errors.append(f"{ref}: checksum mismatch (expected md5 {source.md5})")
     raise _absent_error(source, dataset, where, "; ".join(errors), searched)
 
 
