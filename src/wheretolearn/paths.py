@@ -93,6 +93,10 @@ class Layout:
     def benchmarks(self, profile: str, family: str) -> Path:
         return self.root / "results" / profile / "benchmarks" / family
 
+    def validated(self) -> Path:
+        """The memo of composed parameters validated by this code (validation_memo)."""
+        return self.root / ".snakemake" / "wheretolearn" / "validated"
+
 
 def layout() -> Layout:
     """The layout of the project the command runs in."""

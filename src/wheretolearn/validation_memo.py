@@ -3,9 +3,10 @@ does not validate (and import torch for the rules' options) again.
 
 Validation is a pure function of the composed mapping and of this package's code, so a
 mapping that passed once with the same code passes again. The Snakefile enables the memo
-(``enable``) for its own process; each key is the sha256 of the package's code digest, the
-kind of mapping and the mapping itself. A mapping that fails is never recorded, so ``snakemake
--n`` refuses a bad value every time; a job always validates in full.
+(``enable``) for its own process, and ``compose`` (its jobs) reads the same one; each key is
+the sha256 of the package's code digest, the kind of mapping and the mapping itself. A
+mapping that fails is never recorded, so ``snakemake -n`` refuses a bad value every time; a
+training validates its parameters in full.
 """
 
 from __future__ import annotations

@@ -218,6 +218,32 @@ def test_a_dag_build_imports_no_torch_once_its_params_are_validated(tmp_path):
     assert runs == [["True"], ["False"]], runs  # the first validates (rules import torch)
 
 
+def test_a_compose_job_validates_only_what_the_dag_build_has_not(tmp_path, monkeypatch):
+    """`compose` (each compose job) reads the memo the DAG build wrote: a mapping it holds is
+    not validated again (validation imports torch); one it lacks is, and is then recorded."""
+    import argparse
+
+    from wheretolearn import stages, validation_memo
+    from wheretolearn.experiments.fewshot import config
+    from wheretolearn.paths import Layout
+
+    monkeypatch.setattr(validation_memo, "_memo", {"path": None, "keys": None})
+    monkeypatch.setattr(stages, "layout", lambda: Layout(tmp_path))
+    validated, parse = [], config.parse
+    monkeypatch.setattr(config, "parse", lambda data: validated.append(1) or parse(data))
+
+    def job(cell_, out):
+        args = argparse.Namespace(family="fewshot", cell=cell_, profile="smoke", out=tmp_path / out)
+        assert stages.compose(args) == 0
+        return yaml.safe_load((tmp_path / out).read_text())
+
+    first = job("maml/5shot", "a.yaml")
+    assert validated == [1] and (tmp_path / ".snakemake/wheretolearn/validated").is_file()
+    assert job("maml/5shot", "b.yaml") == first and validated == [1]  # from the memo
+    job("anil/5shot", "c.yaml")  # another mapping: validated
+    assert validated == [1, 1]
+
+
 def test_help_imports_no_torch():
     import subprocess
     import sys

@@ -17,7 +17,7 @@ from wheretolearn.runtimes import runtime_minutes
 
 # Composed parameters are validated once per content and code (validation imports torch for
 # the rules' options); a bad value is refused every time. See wheretolearn/validation_memo.py.
-validation_memo.enable(Path(".snakemake") / "wheretolearn" / "validated")
+validation_memo.enable(Layout(Path(".")).validated())
 
 
 # One running workflow per profile and tree: a kernel lock (released however the process ends,
