@@ -15,9 +15,10 @@ from wheretolearn.files import check_writable, hold_lock
 from wheretolearn.paths import Layout
 from wheretolearn.runtimes import runtime_minutes
 
+PATHS = Layout(Path("."))
 # Composed parameters are validated once per content and code (validation imports torch for
 # the rules' options); a bad value is refused every time. See wheretolearn/validation_memo.py.
-validation_memo.enable(Layout(Path(".")).validated())
+validation_memo.enable(PATHS.validated())
 
 
 # One running workflow per profile and tree: a kernel lock (released however the process ends,
@@ -44,7 +45,6 @@ THREADS = PROFILE_SPEC["threads"]
 # benchmarks of the same rule in this profile (wheretolearn/runtimes.py); before any job of a
 # rule has run, these (a day for a training, two hours for an evaluation).
 UNMEASURED_MINUTES = {"train": 1440, "evaluate": 120}
-PATHS = Layout(Path("."))
 ALL = FAMILIES.names()
 FAMILY_NAMES = [f for f in ALL if params.covers(PROFILE, f)]  # the families of the profile
 for _name in ALL:  # each family's own schemas (src/wheretolearn/experiments/<family>/)
